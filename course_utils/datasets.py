@@ -232,6 +232,12 @@ def find_file(
         return _download(key, target)
     except DataError:
         raise
+    except ValueError as exc:  # pooch's hash mismatch: the download was discarded
+        raise DataError(
+            f"The download of {entry.name} from {entry.archive_url or entry.url} is corrupted "
+            f"and was discarded (nothing was saved): {exc}. Try again later, or pre-stage the "
+            f"file and set {ENV_DATA_DIR}."
+        ) from exc
     except Exception as exc:  # network errors come in many types (requests, OSError, ...)
         raise DataNotFoundError(
             _missing_message(entry, data_home, reason=f"the download failed: {exc}")

@@ -1,0 +1,85 @@
+"""``course demo``: grade made-up submissions of every lab, end to end, with no data download.
+
+For each lab three students submit: one with the full solution, one who handed in the untouched
+student version, and one who made a realistic mistake (from ``MISTAKES``). The demo releases the
+labs, autogrades, writes feedback and prints the score table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import grading
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A realistic error: in answer cell ``grade_id``, ``old`` becomes ``new``."""
+
+    grade_id: str
+    old: str
+    new: str
+    description: str
+
+
+MISTAKES: dict[str, Mistake] = {
+    "lab04_rnn_forward": Mistake(
+        grade_id="rnn_forward",
+        old="h = rnn_step_forward(x[:, t, :], h, Wx, Wh, b)",
+        new="h = rnn_step_forward(x[:, t, :], h0, Wx, Wh, b)",
+        description="rnn_forward does not carry the state: every step starts again from h0",
+    ),
+}
+
+STUDENTS = ("demo_complete", "demo_untouched", "demo_mistake")
+
+
+def with_mistake(nb, mistake: Mistake):
+    """Return ``nb`` with ``mistake`` applied to its answer cell (which must contain ``old``)."""
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == mistake.grade_id:
+            if mistake.old not in cell.source:
+                raise ValueError(f"{mistake.grade_id}: {mistake.old!r} is not in the solution")
+            cell.source = cell.source.replace(mistake.old, mistake.new)
+            return nb
+    raise ValueError(f"no answer cell {mistake.grade_id!r}")
+
+
+def make_submissions(course: grading.Course, lab: str) -> list[str]:
+    """Write the demo students' submissions of ``lab``; return the student ids used."""
+    import nbformat
+
+    released = course.root / "labs" / lab / f"{lab}.ipynb"
+    solution = course.root / "solutions" / lab / f"{lab}.ipynb"
+    complete = grading.filled_notebook(released, solution)
+    grading.submit(course, "demo_complete", lab, complete)
+    grading.submit(course, "demo_untouched", lab, nbformat.read(released, as_version=4))
+    students = ["demo_complete", "demo_untouched"]
+    if lab in MISTAKES:
+        wrong = with_mistake(grading.filled_notebook(released, solution), MISTAKES[lab])
+        grading.submit(course, "demo_mistake", lab, wrong)
+        students.append("demo_mistake")
+    return students
+
+
+def run(root: Path, work: Path, *, echo=print) -> list[grading.Score]:
+    """Release, submit, autograde and give feedback for every lab; print and return the scores."""
+    course = grading.Course.at(root, work)
+    labs = grading.list_labs(course.root)
+    echo(f"Releasing {len(labs)} lab(s) into {course.root / 'labs'} ...")
+    grading.release(course, labs)
+    for lab in labs:
+        students = make_submissions(course, lab)
+        echo(f"Autograding {lab}: {', '.join(students)} ...")
+        grading.autograde(course, lab)
+        grading.feedback(course, lab)
+        if lab in MISTAKES:
+            echo(f"  demo_mistake's error: {MISTAKES[lab].description}")
+    rows = grading.scores(course)
+    echo("")
+    echo(grading.score_table(rows))
+    echo("")
+    echo(f"Feedback (HTML, one file per student and lab): {course.work / 'feedback'}")
+    echo(f"Gradebook: {course.gradebook}")
+    return rows
