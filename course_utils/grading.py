@@ -68,7 +68,8 @@ class Course:
         proc = subprocess.run(cmd, cwd=self.root, capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             raise GradingError(
-                f"`nbgrader {' '.join(args)}` failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}"
+                f"`nbgrader {' '.join(args)}` failed (exit {proc.returncode}):\n"
+                f"{proc.stderr[-4000:]}"
             )
         return proc
 
@@ -79,7 +80,9 @@ def list_labs(root: str | os.PathLike) -> list[str]:
     return sorted(d.name for d in solutions.iterdir() if (d / f"{d.name}.ipynb").is_file())
 
 
-def release(course: Course, labs: list[str] | None = None, *, into: Path | None = None) -> list[Path]:
+def release(
+    course: Course, labs: list[str] | None = None, *, into: Path | None = None
+) -> list[Path]:
     """Generate the student version of each lab (into ``labs/`` unless ``into`` is given)."""
     out = []
     for lab in labs or list_labs(course.root):
@@ -164,7 +167,10 @@ def score_table(rows: list[Score]) -> str:
     students = sorted({r.student for r in rows})
     cell = {(r.student, r.lab): f"{r.score:g}/{r.max_score:g}" for r in rows}
     totals = {
-        s: (sum(r.score for r in rows if r.student == s), sum(r.max_score for r in rows if r.student == s))
+        s: (
+            sum(r.score for r in rows if r.student == s),
+            sum(r.max_score for r in rows if r.student == s),
+        )
         for s in students
     }
     header = ["student", *labs, "total"]
@@ -173,6 +179,9 @@ def score_table(rows: list[Score]) -> str:
         for s in students
     ]
     widths = [max(len(str(row[i])) for row in [header, *body]) for i in range(len(header))]
-    lines = ["  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)) for row in [header, *body]]
+    lines = [
+        "  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True))
+        for row in [header, *body]
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

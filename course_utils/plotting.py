@@ -52,8 +52,9 @@ def plot_history(
             if key in data:
                 values = np.asarray(data[key], dtype=float)
                 epochs = np.arange(1, len(values) + 1)
-                ax.plot(epochs, values, style, color=colour, marker="o", ms=3,
-                        label=f"{name} ({label})")
+                ax.plot(
+                    epochs, values, style, color=colour, marker="o", ms=3, label=f"{name} ({label})"
+                )
     ax.set_xlabel("epoch")
     ax.set_ylabel(metrics[0] if len(metrics) == 1 else "value")
     if title:
@@ -77,7 +78,9 @@ def plot_sequence_heatmap(
     """Show a (time, features) matrix, e.g. one-hot rows or hidden states, one row per step."""
     values = np.asarray(matrix, dtype=float)
     if values.ndim != 2:
-        raise ValueError(f"plot_sequence_heatmap needs a 2D (time, features) array, got {values.shape}")
+        raise ValueError(
+            f"plot_sequence_heatmap needs a 2D (time, features) array, got {values.shape}"
+        )
     ax = _axes(ax)
     image = ax.imshow(values, aspect="auto", cmap=cmap, interpolation="nearest")
     if xticklabels is not None:

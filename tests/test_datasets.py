@@ -7,9 +7,9 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
-import shutil
 import tarfile
 import textwrap
 import threading
@@ -185,7 +185,9 @@ def test_read_only_data_home(tmp_path):
     env = {**os.environ, "COURSE_DATA_DIR": str(home), "COURSE_CACHE_DIR": str(tmp_path / "cache")}
     argv = [sys.executable, "-c", READ_ONLY_SCRIPT, str(home), closed_port_url()]
     try:
-        proc = subprocess.run(read_only_command(home, argv), capture_output=True, text=True, env=env)
+        proc = subprocess.run(
+            read_only_command(home, argv), capture_output=True, text=True, env=env
+        )
     finally:
         home.chmod(0o755)
     assert proc.returncode == 0, proc.stderr
@@ -212,7 +214,10 @@ def make_aclimdb_tarball(path: Path, reviews=REVIEWS) -> Path:
             info = tarfile.TarInfo(d)
             info.type = tarfile.DIRTYPE
             tar.addfile(info)
-        extra = [("aclImdb/imdb.vocab", b"the\nand\n"), ("aclImdb/train/unsup/0_0.txt", b"no label")]
+        extra = [
+            ("aclImdb/imdb.vocab", b"the\nand\n"),
+            ("aclImdb/train/unsup/0_0.txt", b"no label"),
+        ]
         members = [
             (f"aclImdb/{s}/{p}/{i}_{r}.txt", text.encode("utf-8")) for s, p, i, r, text in reviews
         ]
@@ -230,8 +235,11 @@ def test_converter_writes_the_documented_csv(tmp_path):
         rows = list(csv.reader(fh))
     assert rows[0] == list(datasets.IMDB_CSV_COLUMNS)
     assert [r[5] for r in rows[1:]] == [
-        "train/pos/2_7.txt", "train/pos/10_9.txt", "train/neg/0_1.txt",
-        "test/pos/1_10.txt", "test/neg/5_3.txt",
+        "train/pos/2_7.txt",
+        "train/pos/10_9.txt",
+        "train/neg/0_1.txt",
+        "test/pos/1_10.txt",
+        "test/neg/5_3.txt",
     ]  # split, then sentiment (pos first), then numeric id (2 before 10)
     assert rows[1][:5] == ["train", "pos", "1", "7", "2"]
     assert rows[2][6] == REVIEWS[0][4]  # text copied exactly: quotes, newline, accents
@@ -309,7 +317,9 @@ def test_decode_review(tiny_imdb):
 def write_glove(path: Path, words, dim=50, seed=0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     vectors = rng.normal(size=(len(words), dim)).astype(np.float32).round(5)
-    lines = [w + " " + " ".join(f"{v:.5f}" for v in vec) for w, vec in zip(words, vectors, strict=True)]
+    lines = [
+        w + " " + " ".join(f"{v:.5f}" for v in vec) for w, vec in zip(words, vectors, strict=True)
+    ]
     data = ("\n".join(lines) + "\n").encode("utf-8")
     path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
     return vectors

@@ -1,0 +1,50 @@
+# Two commands get a newcomer going:  `make demo`  and  `make test`.
+# Both create .venv when it is missing and install the course with the pins of environment.yml.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+.PHONY: help install release demo test lint format lab clean
+
+help:
+	@echo "make demo     install, regenerate labs/, autograde example submissions, print scores"
+	@echo "make test     install, then lint, unit tests, nbgrader checks and every notebook (fast mode)"
+	@echo "make lab      start JupyterLab in labs/ (students)"
+	@echo "make release  regenerate the student labs/ from solutions/ (instructors)"
+	@echo "make format   ruff format + fix"
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed"'
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml environment.yml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python tools/constraints_from_env.py environment.yml > $(VENV)/constraints.txt
+	$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt -e '.[all]'
+	touch $@
+
+install: $(VENV)/.installed
+
+release: install
+	$(BIN)/course release
+
+demo: install
+	$(BIN)/course demo
+
+lint: install
+	$(BIN)/ruff check .
+
+format: install
+	$(BIN)/ruff format course_utils tests tools conftest.py nbgrader_config.py
+	$(BIN)/ruff check --fix .
+
+test: lint
+	$(BIN)/python -m pytest tests lectures solutions $(NBVAL)
+
+lab: install
+	$(BIN)/jupyter lab labs/
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

@@ -1,0 +1,109 @@
+"""Every lab through nbgrader: validate, validate --invert, labs/ in sync, autograde, feedback."""
+
+import html
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils import demo, grading
+
+REPO = Path(__file__).resolve().parents[1]
+LABS = grading.list_labs(REPO)
+HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.DOTALL)
+
+pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
+
+
+def notebook(kind: str, lab: str) -> Path:
+    return REPO / kind / lab / f"{lab}.ipynb"
+
+
+def test_there_are_labs_and_each_has_a_student_version():
+    assert LABS, "no lab found under solutions/"
+    released = sorted(p.name for p in (REPO / "labs").iterdir() if p.is_dir())
+    assert released == LABS, "labs/ and solutions/ hold different labs: run `make release`"
+
+
+@pytest.fixture(scope="module", params=LABS)
+def graded(request, tmp_path_factory):
+    """Release a lab into a scratch class, autograde the demo students, write feedback."""
+    lab = request.param
+    work = tmp_path_factory.mktemp(lab)
+    course = grading.Course(root=REPO, work=work)
+    grading.release(course, [lab], into=work / "release")
+    students = demo.make_submissions(course, lab)
+    grading.autograde(course, lab)
+    grading.feedback(course, lab)
+    scores = {s.student: s for s in grading.scores(course) if s.lab == lab}
+    return lab, work, students, scores
+
+
+def test_labs_folder_is_exactly_what_generate_assignment_makes(graded):
+    lab, work, _, _ = graded
+    fresh = sorted(p.relative_to(work / "release") for p in (work / "release" / lab).rglob("*"))
+    committed = sorted(p.relative_to(REPO / "labs") for p in (REPO / "labs" / lab).rglob("*"))
+    assert committed == fresh, (
+        f"labs/{lab} holds other files than a fresh release: run `make release`"
+    )
+    for rel in fresh:
+        if (work / "release" / rel).is_file():
+            assert (work / "release" / rel).read_bytes() == (REPO / "labs" / rel).read_bytes(), (
+                f"labs/{rel} differs from what solutions/ generates today: run `make release`"
+            )
+
+
+def test_solution_gets_full_marks_and_untouched_release_zero(graded):
+    lab, _, _, scores = graded
+    complete, untouched = scores["demo_complete"], scores["demo_untouched"]
+    assert complete.max_score > 0
+    assert complete.score == complete.max_score, f"{lab}: the solution scored {complete.score}"
+    assert untouched.score == 0, f"{lab}: the untouched student version scored {untouched.score}"
+
+
+def test_a_realistic_mistake_loses_some_points_but_not_all(graded):
+    lab, _, students, scores = graded
+    if lab not in demo.MISTAKES:
+        pytest.skip(f"{lab} has no demo mistake")
+    wrong = scores["demo_mistake"]
+    assert 0 < wrong.score < wrong.max_score, (
+        f"{lab}: mistake scored {wrong.score}/{wrong.max_score}"
+    )
+
+
+def test_feedback_never_shows_hidden_test_source(graded):
+    lab, work, _, _ = graded
+    solution = nbformat.read(notebook("solutions", lab), as_version=4)
+    hidden_lines = {
+        line.strip()
+        for cell in solution.cells
+        for block in HIDDEN.findall(cell.source)
+        for line in block.splitlines()
+        if len(line.strip()) > 25 and not line.strip().startswith("#")
+    }
+    released = nbformat.read(notebook("labs", lab), as_version=4)
+    visible = "\n".join(cell.source for cell in released.cells)
+    hidden_lines = {line for line in hidden_lines if line not in visible}
+    assert hidden_lines, f"{lab} has no hidden tests"
+    page = (work / "feedback" / "demo_complete" / lab / f"{lab}.html").read_text(encoding="utf-8")
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))
+    shown = [line for line in hidden_lines if line in text]
+    assert not shown, f"feedback for {lab} shows hidden test lines: {shown[:3]}"
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_solution_passes_every_test_with_nbgrader_validate(lab):
+    from nbgrader.validator import Validator
+
+    results = Validator().validate(str(notebook("solutions", lab)))
+    assert not results.get("failed"), [r["raw_error"][-800:] for r in results["failed"]]
+    assert not results.get("type_changed") and not results.get("changed")
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_student_version_passes_no_test_with_validate_invert(lab):
+    from nbgrader.validator import Validator
+
+    results = Validator(invert=True).validate(str(notebook("labs", lab)))
+    assert not results.get("passed"), [r["source"][:200] for r in results["passed"]]

@@ -1,0 +1,85 @@
+"""How notebooks are committed: lectures executed in one clean run, labs and solutions without
+outputs, nbgrader metadata that grading can rely on."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+LECTURES = sorted((REPO / "lectures").glob("*.ipynb"))
+LAB_NOTEBOOKS = sorted((REPO / "solutions").glob("*/*.ipynb")) + sorted(
+    (REPO / "labs").glob("*/*.ipynb")
+)
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def code_cells(nb: dict) -> list[dict]:
+    return [c for c in nb["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+
+
+def test_there_are_notebooks():
+    assert LECTURES and LAB_NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.name)
+def test_lecture_is_committed_executed_top_to_bottom_without_errors(path):
+    nb = load(path)
+    counts = [c["execution_count"] for c in code_cells(nb)]
+    assert counts == list(range(1, len(counts) + 1)), (
+        f"{path.name}: execution counts {counts[:8]}...: re-run the notebook top to bottom"
+    )
+    errors = [o for c in code_cells(nb) for o in c["outputs"] if o["output_type"] == "error"]
+    assert not errors, f"{path.name} has error outputs: {[e['ename'] for e in errors]}"
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.name)
+def test_lecture_declares_the_data_it_loads(path):
+    nb = load(path)
+    source = "\n".join("".join(c["source"]) for c in code_cells(nb))
+    declared = set(nb["metadata"].get("course", {}).get("datasets", []))
+    uses = {
+        "imdb_reviews": "load_imdb" in source,
+        "glove_6b_50d": "load_glove" in source,
+        "nietzsche": "load_nietzsche" in source,
+    }
+    for key, used in uses.items():
+        if used:
+            assert key in declared, f"{path.name} loads {key} but its metadata does not declare it"
+
+
+@pytest.mark.parametrize("path", LAB_NOTEBOOKS, ids=lambda p: f"{p.parts[-3]}/{p.name}")
+def test_lab_notebooks_are_committed_without_outputs(path):
+    nb = load(path)
+    for cell in code_cells(nb):
+        assert cell["outputs"] == [] and cell["execution_count"] is None, (
+            f"{path.name}: cell {cell.get('id')} has outputs; clear them before committing"
+        )
+
+
+@pytest.mark.parametrize(
+    "path", sorted((REPO / "solutions").glob("*/*.ipynb")), ids=lambda p: p.name
+)
+def test_solution_cells_follow_the_grading_contract(path):
+    nb = load(path)
+    assert path.stem == path.parent.name, "the notebook must be named after its lab folder"
+    ids = [
+        c["metadata"]["nbgrader"]["grade_id"] for c in nb["cells"] if "nbgrader" in c["metadata"]
+    ]
+    assert len(ids) == len(set(ids)), "duplicate nbgrader grade_id"
+    cell_ids = [c["id"] for c in nb["cells"]]
+    assert len(cell_ids) == len(set(cell_ids)), "duplicate cell ids"
+    tests = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade")]
+    assert tests
+    for cell in tests:
+        source = "".join(cell["source"])
+        assert source.startswith('"""Check'), f"{cell['id']}: a test cell starts with a docstring"
+        assert cell["metadata"]["nbgrader"]["points"] > 0
+        assert "### BEGIN SOLUTION" not in source
+    for cell in nb["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("solution"):
+            assert "### BEGIN SOLUTION" in "".join(cell["source"]), cell["id"]

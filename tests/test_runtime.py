@@ -1,0 +1,53 @@
+"""course_utils.runtime and the package's import cost."""
+
+import random
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from course_utils import runtime
+
+
+@pytest.mark.parametrize(
+    "value, fast",
+    [("1", True), ("true", True), ("YES", True), ("0", False), ("", False), ("no", False)],
+)
+def test_fast_mode_reads_the_environment(monkeypatch, value, fast):
+    monkeypatch.setenv("COURSE_FAST", value)
+    assert runtime.fast_mode() is fast
+    assert runtime.setup(tensorflow=False).pick(full=10, fast=1) == (1 if fast else 10)
+
+
+def test_setup_seeds_python_and_numpy():
+    runtime.setup(seed=7, tensorflow=False)
+    first = (random.random(), np.random.rand())
+    runtime.setup(seed=7, tensorflow=False)
+    assert (random.random(), np.random.rand()) == first
+
+
+def test_importing_the_package_does_not_import_tensorflow():
+    code = (
+        "import sys, course_utils, course_utils.datasets, course_utils.plotting, "
+        "course_utils.runtime, course_utils.checks, course_utils.cli; "
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+@pytest.mark.slow
+def test_setup_makes_keras_reproducible():
+    import keras
+
+    runtime.setup(seed=3)
+    a = keras.random.normal((4,))
+    runtime.setup(seed=3)
+    b = keras.random.normal((4,))
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    timer = runtime.epoch_timer()
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(loss="mse")
+    model.fit(np.zeros((8, 2)), np.zeros(8), epochs=2, verbose=0, callbacks=[timer])
+    assert len(timer.seconds) == 2 and all(s > 0 for s in timer.seconds)
