@@ -83,3 +83,27 @@ def test_solution_cells_follow_the_grading_contract(path):
     for cell in nb["cells"]:
         if cell["metadata"].get("nbgrader", {}).get("solution"):
             assert "### BEGIN SOLUTION" in "".join(cell["source"]), cell["id"]
+
+
+@pytest.mark.parametrize(
+    "path", sorted((REPO / "solutions").glob("*/*.ipynb")), ids=lambda p: p.name
+)
+def test_every_graded_function_has_visible_and_hidden_tests(path):
+    import re
+
+    nb = load(path)
+    answers = [
+        "".join(c["source"])
+        for c in nb["cells"]
+        if c["metadata"].get("nbgrader", {}).get("solution")
+    ]
+    functions = [m for a in answers for m in re.findall(r"^def (\w+)\(", a, re.MULTILINE)]
+    tests = [
+        "".join(c["source"]) for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade")
+    ]
+    assert functions
+    for name in functions:
+        mine = [t for t in tests if f"{name}(" in t]
+        visible = [t.split("### BEGIN HIDDEN TESTS")[0] for t in mine]
+        assert any(f"{name}(" in v for v in visible), f"{name} has no visible test"
+        assert any("### BEGIN HIDDEN TESTS" in t for t in mine), f"{name} has no hidden test"

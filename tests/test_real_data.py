@@ -57,8 +57,11 @@ def test_glove_values_and_cache(real_data):
     assert vectors.shape == (400_000, 50) and vectors.dtype == np.float32
     assert words[0] == "the" and np.allclose(vectors[0, :3], [0.418, 0.24968, -0.41242])
     at = {w: i for i, w in enumerate(words)}
-    for a, b, expected in [("king", "queen", 0.7839), ("movie", "film", 0.9310),
-                           ("king", "banana", 0.2207)]:
+    for a, b, expected in [
+        ("king", "queen", 0.7839),
+        ("movie", "film", 0.9310),
+        ("king", "banana", 0.2207),
+    ]:
         assert cosine(vectors[at[a]], vectors[at[b]]) == pytest.approx(expected, abs=1e-4)
     first, _ = datasets.load_glove(max_words=1000)
     assert first == words[:1000]
