@@ -77,3 +77,29 @@ def check_scalar(got: Any, what: str) -> float:
             f"{arr.shape} (did you forget to reduce over the batch?)"
         )
     return float(arr)
+
+
+def check_equal(
+    got: Any, expected: Any, what: str, *, likely: Mapping[str, Any] | None = None
+) -> None:
+    """Fail unless ``got == expected`` exactly (lists, dicts, strings, ints); name a likely mistake.
+
+    ``likely`` maps a description of a mistake to the value that mistake produces.
+    """
+    if got is None and expected is not None:
+        raise AssertionError(f"{what} returned None: is a `return` statement missing?")
+    if type(got) is not type(expected) and not (
+        isinstance(got, int | float) and isinstance(expected, int | float)
+    ):
+        raise AssertionError(
+            f"{what} should return a {type(expected).__name__}, "
+            f"got {type(got).__name__}: {got!r:.200}"
+        )
+    if got == expected:
+        return
+    lines = [f"{what} is wrong: expected {expected!r:.300}, got {got!r:.300}."]
+    for mistake, candidate in (likely or {}).items():
+        if got == candidate:
+            lines.append(f"Likely mistake: {mistake}.")
+            break
+    raise AssertionError(" ".join(lines))

@@ -51,3 +51,26 @@ def test_setup_makes_keras_reproducible():
     model.compile(loss="mse")
     model.fit(np.zeros((8, 2)), np.zeros(8), epochs=2, verbose=0, callbacks=[timer])
     assert len(timer.seconds) == 2 and all(s > 0 for s in timer.seconds)
+
+
+def test_check_helpers_name_the_likely_mistake():
+    from course_utils import checks
+
+    checks.check_close(np.array([1.0, 2.0]), [1.0, 2.0], "f(x)")
+    with pytest.raises(AssertionError, match="Likely mistake: bias missing"):
+        checks.check_close(
+            np.array([1.0, 2.0]), [1.5, 2.5], "f(x)", likely={"bias missing": [1, 2]}
+        )
+    with pytest.raises(AssertionError, match="shape \\(2,\\), got \\(3,\\)"):
+        checks.check_close(np.zeros(3), np.zeros(2), "f(x)")
+    with pytest.raises(AssertionError, match="return. statement missing"):
+        checks.check_array(None, "f(x)")
+    with pytest.raises(AssertionError, match="NaN"):
+        checks.check_close(np.array([np.nan]), [1.0], "f(x)")
+    with pytest.raises(AssertionError, match="single number"):
+        checks.check_scalar(np.ones(2), "loss(x)")
+    checks.check_equal(["a", "b"], ["a", "b"], "tokenize(s)")
+    with pytest.raises(AssertionError, match="Likely mistake: case kept"):
+        checks.check_equal(["A"], ["a"], "tokenize(s)", likely={"case kept": ["A"]})
+    with pytest.raises(AssertionError, match="should return a list, got tuple"):
+        checks.check_equal(("a",), ["a"], "tokenize(s)")
