@@ -30,6 +30,26 @@ MISTAKES: dict[str, Mistake] = {
         new="h = rnn_step_forward(x[:, t, :], h0, Wx, Wh, b)",
         description="rnn_forward does not carry the state: every step starts again from h0",
     ),
+    "lab01_text_encoding": Mistake(
+        grade_id="build_vocabulary",
+        old="ordered = sorted(counts, key=lambda word: (-counts[word], word))",
+        new="ordered = [word for word, _ in counts.most_common()]",
+        description="build_vocabulary leaves frequency ties in first-seen order "
+        "(Counter.most_common)",
+    ),
+    "lab02_embeddings": Mistake(
+        grade_id="build_embedding_matrix",
+        old="matrix[i] = embeddings[word]",
+        new="matrix[i - 1] = embeddings[word]",
+        description="build_embedding_matrix is off by one: the word with index i goes to row i - 1",
+    ),
+    "lab03_conv1d": Mistake(
+        grade_id="conv1d_forward",
+        old="out[:, t, :] = window @ weights",
+        new="out[:, t, :] = window @ kernel[::-1].reshape(K * C_in, C_out)",
+        description="conv1d_forward flips the kernel (a textbook convolution, not Keras' "
+        "cross-correlation)",
+    ),
 }
 
 STUDENTS = ("demo_complete", "demo_untouched", "demo_mistake")
