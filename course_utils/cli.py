@@ -51,7 +51,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     root = Path(args.root).resolve()
     work = Path(args.work).resolve() if args.work else root / "build" / "demo"
-    rows = demo.run(root, work)
+    rows = demo.run(root, work, jobs=args.jobs)
     return 0 if rows else 1
 
 
@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     dem = sub.add_parser("demo", help="autograde made-up submissions of every lab and show scores")
     dem.add_argument("--root", default=".", help="course checkout (default: .)")
     dem.add_argument("--work", help="where the demo class lives (default: build/demo)")
+    dem.add_argument("--jobs", type=int, help="labs graded at once (default: number of CPUs)")
     dem.set_defaults(func=_demo)
     return parser
 

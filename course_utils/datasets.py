@@ -438,6 +438,60 @@ def keras_text_to_words(text: str) -> list[str]:
 _FILTER_TABLE = str.maketrans({c: " " for c in KERAS_TEXT_FILTERS})
 
 
+def _imdb_ranks(
+    data_home, download_if_missing
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per split: (flat word ranks, per-review lengths, labels), rank 0 = not in the index.
+
+    Tokenising 50,000 reviews takes seconds, so the result is cached next to the GloVe cache,
+    keyed by the checksums of the two source files.
+    """
+    reviews = find_file(
+        "imdb_reviews", data_home=data_home, download_if_missing=download_if_missing
+    )
+    index_path = find_file(
+        "imdb_word_index", data_home=data_home, download_if_missing=download_if_missing
+    )
+    key = hashlib.sha256((file_sha256(reviews) + file_sha256(index_path)).encode()).hexdigest()
+    cache = get_cache_dir() / "parsed" / f"imdb-ranks-{key[:16]}.npz"
+    try:
+        with np.load(cache) as data:
+            return {
+                s: (data[f"{s}_ranks"], data[f"{s}_lengths"], data[f"{s}_labels"])
+                for s in ("train", "test")
+            }
+    except (OSError, ValueError, KeyError):
+        pass  # no cache yet, or a damaged one: rebuild it from the verified sources
+    (text_train, y_train), (text_test, y_test) = load_imdb_reviews(
+        data_home=data_home, download_if_missing=download_if_missing
+    )
+    with open(index_path, encoding="utf-8") as fh:
+        word_index = json.load(fh)
+    out = {}
+    for split, texts, labels in (("train", text_train, y_train), ("test", text_test, y_test)):
+        tokens = [[word_index.get(w, 0) for w in keras_text_to_words(t)] for t in texts]
+        lengths = np.array([len(t) for t in tokens], dtype=np.int64)
+        ranks = np.fromiter((r for t in tokens for r in t), dtype=np.int32, count=lengths.sum())
+        out[split] = (ranks, lengths, labels)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(cache.name + ".part.npz")
+        np.savez(
+            tmp,
+            **{
+                f"{s}_{n}": a
+                for s, arrays in out.items()
+                for n, a in zip(("ranks", "lengths", "labels"), arrays, strict=True)
+            },
+        )
+        os.replace(tmp, cache)
+    except OSError as exc:
+        warnings.warn(
+            f"Could not cache the tokenised IMDB reviews in {cache.parent}: {exc}", stacklevel=3
+        )
+    return out
+
+
 def load_imdb(
     *,
     num_words: int | None = None,
@@ -458,27 +512,21 @@ def load_imdb(
     ranks are shifted by ``index_from`` (3), both splits are shuffled with ``seed``, and reviews
     longer than ``maxlen`` (counting the start mark) are dropped.
     """
-    (text_train, y_train), (text_test, y_test) = load_imdb_reviews(
-        data_home=data_home, download_if_missing=download_if_missing
-    )
-    word_index = get_imdb_word_index(data_home=data_home, download_if_missing=download_if_missing)
+    ranks_by_split = _imdb_ranks(data_home, download_if_missing)
     rng = np.random.RandomState(seed)
     splits = []
-    for texts, labels in ((text_train, y_train), (text_test, y_test)):
-        order = np.arange(len(texts))
+    for split in ("train", "test"):
+        ranks, lengths, labels = ranks_by_split[split]
+        idx = ranks.astype(np.int64) + index_from
+        oov = (ranks == 0) | (idx < skip_top + index_from)
+        if num_words is not None:
+            oov |= idx >= num_words
+        idx[oov] = oov_char
+        reviews = np.split(idx, np.cumsum(lengths)[:-1])
+        order = np.arange(len(reviews))
         rng.shuffle(order)
-        sequences = []
-        for i in order:
-            seq = [] if start_char is None else [start_char]
-            for word in keras_text_to_words(texts[i]):
-                rank = word_index.get(word)
-                if rank is None:
-                    seq.append(oov_char)
-                    continue
-                idx = rank + index_from
-                too_rare = num_words is not None and idx >= num_words
-                seq.append(oov_char if too_rare or idx < skip_top + index_from else idx)
-            sequences.append(seq)
+        head = [] if start_char is None else [start_char]
+        sequences = [head + reviews[i].tolist() for i in order]
         labels = labels[order]
         if maxlen is not None:
             keep = [j for j, s in enumerate(sequences) if len(s) <= maxlen]

@@ -7,6 +7,7 @@ labs, autogrades, writes feedback and prints the score table.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,25 @@ MISTAKES: dict[str, Mistake] = {
         old="matrix[i] = embeddings[word]",
         new="matrix[i - 1] = embeddings[word]",
         description="build_embedding_matrix is off by one: the word with index i goes to row i - 1",
+    ),
+    "lab05_lstm_gru": Mistake(
+        grade_id="lstm_forward",
+        old="h, c = lstm_step_forward(x[:, t, :], h, c, Wx, Wh, b)",
+        new="h, c = lstm_step_forward(x[:, t, :], h, c0, Wx, Wh, b)",
+        description="lstm_forward does not carry the cell state: every step starts again from c0",
+    ),
+    "lab07_text_generation": Mistake(
+        grade_id="make_char_windows",
+        old="starts = range(0, len(text) - maxlen, step)",
+        new="starts = range(0, len(text) - maxlen - 1, step)",
+        description="make_char_windows stops one start too early and can miss the last window",
+    ),
+    "lab06_imdb_models": Mistake(
+        grade_id="build_lstm_model",
+        old='outputs = layers.Dense(1, activation="sigmoid")(x)',
+        new="outputs = layers.Dense(1)(x)",
+        description="build_lstm_model has no sigmoid, though its loss is plain binary "
+        "cross-entropy",
     ),
     "lab03_conv1d": Mistake(
         grade_id="conv1d_forward",
@@ -83,23 +103,38 @@ def make_submissions(course: grading.Course, lab: str) -> list[str]:
     return students
 
 
-def run(root: Path, work: Path, *, echo=print) -> list[grading.Score]:
-    """Release, submit, autograde and give feedback for every lab; print and return the scores."""
-    course = grading.Course.at(root, work)
-    labs = grading.list_labs(course.root)
-    echo(f"Releasing {len(labs)} lab(s) into {course.root / 'labs'} ...")
-    grading.release(course, labs)
+def _grade_lab(root: Path, work: Path, lab: str) -> list[grading.Score]:
+    course = grading.Course.at(root, work / lab)
+    grading.release(course, [lab])
+    make_submissions(course, lab)
+    grading.autograde(course, lab)
+    grading.feedback(course, lab)
+    return grading.scores(course)
+
+
+def run(root: Path, work: Path, *, jobs: int | None = None, echo=print) -> list[grading.Score]:
+    """Release, submit, autograde and give feedback for every lab; print and return the scores.
+
+    Each lab gets its own scratch class under ``work/<lab>`` (its own gradebook), so labs are
+    graded in parallel, ``jobs`` at a time (default: the number of CPUs).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    labs = grading.list_labs(grading.Course.at(root).root)
+    echo(f"Releasing {len(labs)} lab(s) into {root / 'labs'} and autograding three example")
+    echo("students per lab: demo_complete (the solution), demo_untouched (the student version),")
+    echo("demo_mistake (a realistic error) ...")
+    rows: list[grading.Score] = []
+    # Threads suffice: the work happens in nbgrader subprocesses.
+    with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+        for lab_rows in pool.map(lambda lab: _grade_lab(root, work, lab), labs):
+            rows.extend(lab_rows)
     for lab in labs:
-        students = make_submissions(course, lab)
-        echo(f"Autograding {lab}: {', '.join(students)} ...")
-        grading.autograde(course, lab)
-        grading.feedback(course, lab)
         if lab in MISTAKES:
-            echo(f"  demo_mistake's error: {MISTAKES[lab].description}")
-    rows = grading.scores(course)
+            echo(f"  {lab}: demo_mistake's error: {MISTAKES[lab].description}")
     echo("")
     echo(grading.score_table(rows))
     echo("")
-    echo(f"Feedback (HTML, one file per student and lab): {course.work / 'feedback'}")
-    echo(f"Gradebook: {course.gradebook}")
+    echo(f"Feedback (HTML, one page per student): {work}/<lab>/feedback/<student>/<lab>/")
+    echo(f"Gradebooks: {work}/<lab>/gradebook.db")
     return rows

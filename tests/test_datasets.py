@@ -404,3 +404,22 @@ def test_cli_verify_reports_each_file(monkeypatch, tmp_path, capsys):
     assert "nietzsche" in capsys.readouterr().out
     assert cli.main(["data", "verify", "imdb_word_index"]) == 1
     assert "missing" in capsys.readouterr().out
+
+
+def test_load_imdb_caches_the_tokenised_reviews(monkeypatch, tiny_imdb):
+    first = datasets.load_imdb(num_words=7)
+    tokenizer = datasets.keras_text_to_words
+
+    def no_tokenising(text):
+        raise AssertionError("the second load must come from the token cache")
+
+    monkeypatch.setattr(datasets, "keras_text_to_words", no_tokenising)
+    again = datasets.load_imdb(num_words=7)
+    for (x1, y1), (x2, y2) in zip(first, again, strict=True):
+        assert [list(s) for s in x1] == [list(s) for s in x2] and list(y1) == list(y2)
+    # A damaged cache is rebuilt, never trusted.
+    for path in (datasets.get_cache_dir() / "parsed").glob("imdb-ranks-*.npz"):
+        path.write_bytes(b"not an npz file")
+    monkeypatch.setattr(datasets, "keras_text_to_words", tokenizer)
+    rebuilt = datasets.load_imdb(num_words=7)
+    assert [list(s) for s in rebuilt[0][0]] == [list(s) for s in first[0][0]]
