@@ -103,3 +103,27 @@ def check_equal(
             lines.append(f"Likely mistake: {mistake}.")
             break
     raise AssertionError(" ".join(lines))
+
+
+def check_raises(call, error: type[Exception], what: str, *, mention: tuple[str, ...] = ()) -> str:
+    """Fail unless ``call()`` raises ``error`` with a message naming every string in ``mention``.
+
+    A ``NotImplementedError`` (an unanswered exercise) propagates unchanged. Returns the message.
+    """
+    try:
+        call()
+    except error as exc:
+        missing = [m for m in mention if m not in str(exc)]
+        if missing:
+            raise AssertionError(
+                f"{what} raised {error.__name__}({str(exc)!r}); the message should "
+                f"mention {missing}"
+            ) from None
+        return str(exc)
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        raise AssertionError(
+            f"{what} should raise {error.__name__}, but it raised {type(exc).__name__}: {exc}"
+        ) from None
+    raise AssertionError(f"{what} should raise {error.__name__}, but it returned normally")
