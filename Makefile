@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-JOBS   ?= 2
+JOBS   ?= 2   # pytest-xdist workers; --dist loadfile keeps each notebook on one worker
 NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 .PHONY: help install release demo test lint format lab clean
@@ -42,7 +42,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 test: lint
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadgroup tests lectures solutions $(NBVAL)
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests lectures solutions $(NBVAL)
 
 lab: install
 	$(BIN)/jupyter lab labs/

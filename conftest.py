@@ -24,13 +24,7 @@ def _needed_datasets(path) -> list[str]:
         return []  # nbval reports a broken notebook itself
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist turns xdist_group marks into scheduling groups
 def pytest_collection_modifyitems(config, items):
-    # With `pytest -n N --dist loadgroup`, a notebook's cells (and a test file's tests) stay on one
-    # worker, while tests that set their own group (one per lab) spread across workers.
-    for item in items:
-        if not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
     if os.environ.get("COURSE_DATA_DIR"):
         return
     from course_utils import datasets

@@ -11,8 +11,6 @@ from course_utils import demo, grading
 
 REPO = Path(__file__).resolve().parents[1]
 LABS = grading.list_labs(REPO)
-# One xdist group per lab: a lab's tests share one graded class and run on one worker.
-LAB_PARAMS = [pytest.param(lab, marks=pytest.mark.xdist_group(lab)) for lab in LABS]
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", re.DOTALL)
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.slow]
@@ -28,7 +26,7 @@ def test_there_are_labs_and_each_has_a_student_version():
     assert released == LABS, "labs/ and solutions/ hold different labs: run `make release`"
 
 
-@pytest.fixture(scope="module", params=LAB_PARAMS)
+@pytest.fixture(scope="module", params=LABS)
 def graded(request, tmp_path_factory):
     """Release a lab into a scratch class, autograde the demo students, write feedback."""
     lab = request.param
@@ -94,7 +92,7 @@ def test_feedback_never_shows_hidden_test_source(graded):
     assert not shown, f"feedback for {lab} shows hidden test lines: {shown[:3]}"
 
 
-@pytest.mark.parametrize("lab", LAB_PARAMS)
+@pytest.mark.parametrize("lab", LABS)
 def test_solution_passes_every_test_with_nbgrader_validate(lab):
     from nbgrader.validator import Validator
 
@@ -103,7 +101,7 @@ def test_solution_passes_every_test_with_nbgrader_validate(lab):
     assert not results.get("type_changed") and not results.get("changed")
 
 
-@pytest.mark.parametrize("lab", LAB_PARAMS)
+@pytest.mark.parametrize("lab", LABS)
 def test_student_version_passes_no_test_with_validate_invert(lab):
     from nbgrader.validator import Validator
 
