@@ -1,0 +1,323 @@
+"""Execute one prepared submission in a sandboxed kernel, cell by cell, and record what happened.
+
+``python -m course_utils.executor JOB.json`` is what ``course grade`` starts once per submission
+(its own process, so a crash here never touches another student). The job names the prepared
+notebook (see ``course_utils.submissions.prepare``), where to write the executed notebook and the
+result, the time limits and the sandbox. The result lists, for every code cell, one of:
+
+``ok``        ran and raised nothing
+``error``     raised (the error's name and message are kept)
+``timeout``   ran longer than the cell time limit and was interrupted
+``tampered``  a trusted cell during which the grader's guard found patched functions
+``not-run``   never ran: the kernel died earlier, or the notebook time limit was used up
+
+Trusted cells (set-up and test cells) are bracketed by ``course_utils.integrity`` checks.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import secrets
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_output
+
+from .sandbox import Sandbox
+
+#: Grace period after interrupting a cell that ran too long, before the kernel is killed.
+INTERRUPT_GRACE = 10.0
+
+
+@dataclass
+class Job:
+    notebook_in: str
+    notebook_out: str
+    result_out: str
+    run_dir: str
+    cell_timeout: float = 60.0
+    notebook_timeout: float = 600.0
+    startup_timeout: float = 120.0
+    max_output_bytes: int = 1 << 20  #: per cell; more is cut off with a note
+    sandbox: dict | None = None  #: ``Sandbox`` fields; ``None`` runs without one (tests only)
+
+
+@dataclass
+class CellResult:
+    index: int
+    grade_id: str | None
+    role: str
+    status: str
+    ename: str = ""
+    evalue: str = ""
+    seconds: float = 0.0
+    tampering: list[str] = field(default_factory=list)
+
+
+def bound_names(source: str) -> list[str]:
+    """Names a cell binds at top level (imports, assignments, defs): what trusted cells own."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            for alias in node.names:
+                names.add((alias.asname or alias.name).split(".")[0])
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        else:
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+                    names.add(sub.id)
+    return sorted(names - {"*"})
+
+
+def _client_class():
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
+    from traitlets import Integer, List
+
+    class SandboxedKernelManager(AsyncKernelManager):
+        """Starts the kernel through the sandbox launcher."""
+
+        sandbox_prefix = List([])
+
+        def format_kernel_cmd(self, extra_arguments=None):
+            return [*self.sandbox_prefix, *super().format_kernel_cmd(extra_arguments)]
+
+    class LimitedClient(NotebookClient):
+        """A notebook client that stops keeping a cell's outputs past ``max_output_bytes``."""
+
+        max_output_bytes = Integer(1 << 20)
+
+        def output(self, outs, msg, display_id, cell_index):
+            size = sum(len(json.dumps(o)) for o in outs[-50:]) if len(outs) < 1000 else 1 << 62
+            if size > self.max_output_bytes:
+                if not (outs and outs[-1].get("name") == "stderr" and "cut off" in outs[-1].text):
+                    outs.append(
+                        new_output(
+                            "stream",
+                            name="stderr",
+                            text=f"[grader] output cut off after {self.max_output_bytes} bytes\n",
+                        )
+                    )
+                return None
+            return super().output(outs, msg, display_id, cell_index)
+
+    return SandboxedKernelManager, LimitedClient
+
+
+def _error_output(ename: str, evalue: str) -> nbformat.NotebookNode:
+    return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+def _kill(km) -> None:
+    """Kill the kernel's whole process group (the sandbox launcher and everything in it)."""
+    pgid = getattr(km.provisioner, "pgid", None)
+    if pgid:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def run(job: Job) -> dict:
+    """Execute the job's notebook; write the executed notebook and the result; return it."""
+    from nbclient.exceptions import DeadKernelError
+
+    km_class, client_class = _client_class()
+    run_dir = Path(job.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    nb = nbformat.read(job.notebook_in, as_version=4)
+    result: dict = {"cells": [], "events": [], "sandbox": None, "seconds": 0.0}
+    started = time.monotonic()
+    deadline = started + job.notebook_timeout
+
+    km = km_class(kernel_name="python3", transport="ipc", ip=str(run_dir / "kernel"))
+    km.connection_file = str(run_dir / "kernel.json")
+    env = None
+    if job.sandbox is not None:
+        sandbox = Sandbox(**job.sandbox)
+        km.sandbox_prefix = sandbox.wrap([])
+        env = sandbox.environment()
+    timeout_reply = {
+        "ename": "CellTimeoutError",
+        "evalue": f"the cell ran longer than its time limit of {job.cell_timeout:g} s "
+        "and was interrupted (an endless loop, or far too much work?)",
+        "traceback": [],
+    }
+    client = client_class(
+        nb,
+        km=km,
+        timeout=job.cell_timeout,
+        startup_timeout=int(job.startup_timeout),
+        interrupt_on_timeout=True,
+        error_on_timeout=timeout_reply,
+        allow_errors=True,
+        record_timing=False,
+        shutdown_kernel="immediate",
+        kernel_name="python3",
+        iopub_timeout=10,
+        raise_on_iopub_timeout=False,
+        max_output_bytes=job.max_output_bytes,
+        resources={"metadata": {"path": str(run_dir)}},
+    )
+
+    replies: list[dict] = []
+    client.on_cell_executed = lambda **kw: replies.append(kw["execute_reply"])
+
+    def timed_out() -> bool:
+        return bool(replies) and replies[-1].get("content", {}).get("ename") == "CellTimeoutError"
+
+    def hidden(code: str, timeout: float) -> str:
+        """Run grader code in the kernel; return the reply status ('ok', 'error', 'timeout')."""
+        client.timeout = max(1, int(timeout))
+        cell = new_code_cell(code)
+        client.nb.cells.append(cell)  # a slot of its own: nbclient writes the cell back by index
+        try:
+            client.execute_cell(cell, len(client.nb.cells) - 1, store_history=False)
+        finally:
+            client.nb.cells.pop()
+        if timed_out():
+            return "timeout"
+        return "error" if any(o.output_type == "error" for o in cell.outputs) else "ok"
+
+    def guard(names: list[str] | None) -> list[str] | None:
+        """Run the integrity check; return what was patched, or None if the check failed."""
+        report = run_dir / f".guard-{secrets.token_hex(16)}.json"
+        arg = "None" if names is None else repr(names)
+        status = hidden(
+            "__import__('course_utils.integrity', fromlist=['GUARD'])"
+            f".GUARD.check({str(report)!r}, {arg})",
+            INTERRUPT_GRACE,
+        )
+        try:
+            changed = json.loads(report.read_text())["changed"] if status == "ok" else None
+            report.unlink()
+        except (OSError, ValueError, KeyError, TypeError):
+            changed = None
+        return changed
+
+    def record(index, cell, status, ename="", evalue="", seconds=0.0, tampering=()):
+        md = cell.metadata.get("course", {})
+        result["cells"].append(
+            asdict(
+                CellResult(
+                    index=index,
+                    grade_id=cell.metadata.get("nbgrader", {}).get("grade_id"),
+                    role=md.get("role", "student"),
+                    status=status,
+                    ename=ename,
+                    evalue=evalue[:2000],
+                    seconds=round(seconds, 3),
+                    tampering=list(tampering),
+                )
+            )
+        )
+
+    dead: str | None = None
+    try:
+        with client.setup_kernel(env=env, cwd=str(run_dir)):
+            report_file = run_dir / "report.json"
+            if report_file.is_file():
+                result["sandbox"] = json.loads(report_file.read_text())
+            if hidden("import course_utils.integrity as _ci; _ci.install(); del _ci", 60) != "ok":
+                raise RuntimeError("the grader's integrity guard could not start in the kernel")
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                role = cell.metadata.get("course", {}).get("role", "student")
+                trusted = role in {"setup", "test"}
+                if dead is None and time.monotonic() >= deadline:
+                    dead = (
+                        f"the notebook time limit of {job.notebook_timeout:g} s was used up "
+                        "before this cell"
+                    )
+                    result["events"].append(dead)
+                if dead is not None:
+                    cell.outputs = [_error_output("NotRun", f"not run: {dead}")]
+                    record(index, cell, "not-run", "NotRun", dead)
+                    continue
+                before = guard(None) if trusted else []
+                if before is None:
+                    before = ["the grader's integrity check itself was broken"]
+                tick = time.monotonic()
+                client.timeout = max(1, int(min(job.cell_timeout, deadline - tick)))
+                try:
+                    client.execute_cell(cell, index)
+                except DeadKernelError:
+                    dead = f"the kernel died while cell {index} ran (os._exit, a crash, or memory)"
+                    result["events"].append(dead)
+                    cell.outputs.append(_error_output("DeadKernelError", dead))
+                    record(index, cell, "error", "DeadKernelError", dead, time.monotonic() - tick)
+                    continue
+                seconds = time.monotonic() - tick
+                errors = [o for o in cell.outputs if o.output_type == "error"]
+                status = "error" if errors else "ok"
+                ename = errors[0].ename if errors else ""
+                evalue = errors[0].evalue if errors else ""
+                if timed_out():
+                    status, ename, evalue = "timeout", "CellTimeoutError", timeout_reply["evalue"]
+                    cell.outputs.append(_error_output(ename, evalue))
+                    if hidden("pass", INTERRUPT_GRACE) != "ok":
+                        dead = f"cell {index} ignored the interrupt after its time limit"
+                        result["events"].append(dead + "; the kernel was stopped")
+                        _kill(km)
+                after = []
+                if trusted and dead is None:
+                    after = guard(bound_names(cell.source))
+                    if after is None:
+                        after = ["the grader's integrity check itself was broken"]
+                if after and role == "test":
+                    status = "tampered"
+                    ename = "Tampering"
+                    evalue = "while this test ran, grader-trusted code was replaced: " + ", ".join(
+                        after[:8]
+                    )
+                    cell.outputs.append(_error_output(ename, evalue))
+                record(index, cell, status, ename, evalue, seconds, [*before, *after])
+    except DeadKernelError as exc:
+        dead = dead or f"the kernel died: {exc}"
+        result["events"].append(dead)
+    except RuntimeError as exc:  # the kernel never came up, or the guard could not start
+        result["events"].append(f"the kernel could not run: {exc}")
+        sandbox_report = run_dir / "report.json"
+        if sandbox_report.is_file():
+            result["sandbox"] = json.loads(sandbox_report.read_text())
+    finally:
+        _kill(km)  # whatever the kernel left running in its sandbox goes with it
+    done = {c["index"] for c in result["cells"]}
+    reason = result["events"][-1] if result["events"] else "the kernel stopped"
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and index not in done:
+            cell.outputs = [_error_output("NotRun", f"not run: {reason}")]
+            record(index, cell, "not-run", "NotRun", reason)
+    result["cells"].sort(key=lambda c: c["index"])
+    result["seconds"] = round(time.monotonic() - started, 3)
+    nbformat.write(nb, job.notebook_out)
+    tmp = Path(job.result_out).with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(job.result_out)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m course_utils.executor JOB.json", file=sys.stderr)
+        return 2
+    job = Job(**json.loads(Path(argv[0]).read_text()))
+    run(job)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

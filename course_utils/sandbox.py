@@ -1,0 +1,286 @@
+"""Run one untrusted program (a student's Jupyter kernel) walled off from the rest of the machine.
+
+``Sandbox.wrap(argv)`` returns a command line that runs ``argv`` through this module's launcher
+(``python -m course_utils.sandbox SPEC -- argv``). The launcher uses only the standard library and
+Linux system calls, so it needs no root and no extra package; what it enforces depends on what the
+kernel allows the calling user:
+
+=========================================  ===================  ============================
+protection                                 how                  needs
+=========================================  ===================  ============================
+own process, own working directory         fork + chdir         nothing
+time limit (CPU), memory, file size,       setrlimit            nothing
+  process count                            (RLIMIT_NPROC)       a non-root uid (root drops
+                                                                to a spare uid for it)
+no network                                 new network ns       user namespaces (or root)
+hide gradebook, solutions, other students  new mount ns: tmpfs  user namespaces (or root)
+  (and the instructor's home, /tmp)        over hidden paths
+whole file system read-only but the        mount_setattr        user namespaces (or root),
+  scratch directory                                             Linux >= 5.12
+cannot see or signal other processes       new PID namespace    user namespaces (or root)
+=========================================  ===================  ============================
+
+Without user namespaces (``sysctl kernel.unprivileged_userns_clone=0``, or Ubuntu's AppArmor
+restriction ``kernel.apparmor_restrict_unprivileged_userns=1``) only the first two rows hold; the
+launcher says so in its report and ``require_isolation`` turns that into a hard error. Wall-clock
+limits are the caller's job (the grader kills the process group).
+
+The launcher writes ``report.json`` into ``run_dir`` before it starts the program, listing what
+holds. It is written before any untrusted code runs, so the caller reads it once the kernel is up.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import resource
+import signal
+import sys
+from dataclasses import asdict, dataclass, field
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+AT_FDCWD = -100
+AT_RECURSIVE = 0x8000
+SYS_MOUNT_SETATTR = 442  # the same number on x86_64 and aarch64
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_PDEATHSIG = 1
+
+#: Environment variables a kernel keeps; everything else (tokens, the instructor's paths) goes.
+ENV_KEEP = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "PYTHONHASHSEED")
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not be set up as asked."""
+
+
+@dataclass
+class Sandbox:
+    """What one untrusted program may do. Paths are absolute; see the module docstring."""
+
+    run_dir: str  #: shared with the caller (sockets, report); writable, the program's cwd
+    hide: list[str] = field(default_factory=list)  #: directories or files that must not be read
+    keep: list[str] = field(default_factory=list)  #: paths under ``hide`` that stay readable
+    memory_bytes: int = 4 << 30  #: address-space limit (RLIMIT_AS)
+    cpu_seconds: int = 900  #: CPU-time limit (RLIMIT_CPU): a backstop if the caller dies
+    max_processes: int = 512  #: tasks (processes + threads) of the sandbox's uid
+    max_file_bytes: int = 256 << 20  #: largest file it may write (RLIMIT_FSIZE)
+    tmp_bytes: int = 256 << 20  #: size of the private /tmp (in RAM)
+    uid: int = 61000  #: when started as root: run the program as this uid
+    require_isolation: bool = True  #: fail instead of running with rlimits only
+    env: dict[str, str] = field(default_factory=dict)  #: extra environment for the program
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        return [sys.executable, "-m", "course_utils.sandbox", json.dumps(asdict(self)), "--", *argv]
+
+    def environment(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        base = os.environ if base is None else base
+        env = {k: base[k] for k in ENV_KEEP if k in base}
+        env.update(HOME=self.run_dir, TMPDIR="/tmp", PYTHONNOUSERSITE="1")
+        env.update(self.env)
+        return env
+
+
+# --------------------------------------------------------------------------------------------
+# The launcher (runs in the child process, before the untrusted program)
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p] * 3 + [ctypes.c_ulong, ctypes.c_char_p]
+_libc.unshare.argtypes = [ctypes.c_int]
+_libc.syscall.restype = ctypes.c_long
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_uint64) for n in ("attr_set", "attr_clr", "propagation", "userns_fd")]
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str = ""):
+    enc = lambda s: s.encode() if s is not None else None  # noqa: E731
+    _check(
+        _libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data) if data else None),
+        f"mount {source} on {target}",
+    )
+
+
+def _mount_setattr(path: str, *, set_: int = 0, clear: int = 0, recursive: bool = False) -> None:
+    attr = _MountAttr(set_, clear, 0, 0)
+    flags = AT_RECURSIVE if recursive else 0
+    ret = _libc.syscall(
+        ctypes.c_long(SYS_MOUNT_SETATTR),
+        ctypes.c_int(AT_FDCWD),
+        ctypes.c_char_p(path.encode()),
+        ctypes.c_uint(flags),
+        ctypes.byref(attr),
+        ctypes.c_size_t(ctypes.sizeof(attr)),
+    )
+    _check(int(ret), f"mount_setattr {path}")
+
+
+def _under(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def _write(path: str, text: str) -> None:
+    with open(path, "w") as fh:
+        fh.write(text)
+
+
+def _isolate(spec: Sandbox, as_root: bool) -> list[str]:
+    """Enter new namespaces and build the file-system view; return what holds."""
+    flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS
+    uid, gid = os.getuid(), os.getgid()
+    if not as_root:
+        flags |= CLONE_NEWUSER
+    _check(_libc.unshare(flags), "unshare")
+    if not as_root:
+        _write("/proc/self/setgroups", "deny")
+        _write("/proc/self/uid_map", f"{uid} {uid} 1")
+        _write("/proc/self/gid_map", f"{gid} {gid} 1")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+
+    # Keep handles on what must stay visible before anything is covered up.
+    keep = sorted({os.path.realpath(p) for p in [*spec.keep, spec.run_dir] if os.path.exists(p)})
+    handles = {p: os.open(p, os.O_PATH | os.O_CLOEXEC) for p in keep}
+    hidden = []
+    for path in sorted({os.path.realpath(p) for p in spec.hide}, key=len):
+        if not os.path.exists(path) or any(_under(path, h) for h in hidden):
+            continue
+        if os.path.isdir(path):
+            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
+        else:
+            _mount("/dev/null", path, None, MS_BIND)
+        hidden.append(path)
+    scratch = ["/tmp"] + (["/dev/shm"] if os.path.isdir("/dev/shm") else [])
+    for path in scratch:
+        size = spec.tmp_bytes if path == "/tmp" else 64 << 20
+        _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
+    run_dir = os.path.realpath(spec.run_dir)
+    for path in keep:
+        if any(_under(path, h) for h in [*hidden, *scratch]) or path == run_dir:
+            if os.path.isdir(f"/proc/self/fd/{handles[path]}"):
+                os.makedirs(path, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                open(path, "a").close()
+            _mount(f"/proc/self/fd/{handles[path]}", path, None, MS_BIND | MS_REC)
+        os.close(handles[path])
+
+    # Everything read-only, then the scratch places writable again.
+    _mount_setattr("/", set_=MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, recursive=True)
+    for path in [*scratch, run_dir]:
+        _mount_setattr(path, clear=MOUNT_ATTR_RDONLY)
+    return [
+        "network: none (own network namespace)",
+        "files: read-only except the scratch directory, /tmp and /dev/shm",
+        f"hidden: {', '.join(hidden) or 'nothing'}",
+        "processes: own PID namespace (cannot see or signal others)",
+    ]
+
+
+def _limits(spec: Sandbox) -> None:
+    def cap(which: int, value: int) -> None:
+        soft, hard = resource.getrlimit(which)
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(which, (value, value))
+
+    cap(resource.RLIMIT_AS, spec.memory_bytes)
+    cap(resource.RLIMIT_CPU, spec.cpu_seconds)
+    cap(resource.RLIMIT_FSIZE, spec.max_file_bytes)
+    cap(resource.RLIMIT_CORE, 0)
+    cap(resource.RLIMIT_NPROC, spec.max_processes)
+
+
+def launch(spec: Sandbox, argv: list[str]) -> int:
+    """Set up the sandbox and run ``argv`` in it; return its exit status."""
+    as_root = os.geteuid() == 0
+    report = {
+        "limits": {
+            "memory_bytes": spec.memory_bytes,
+            "cpu_seconds": spec.cpu_seconds,
+            "max_processes": spec.max_processes,
+            "max_file_bytes": spec.max_file_bytes,
+        },
+        "uid": spec.uid if as_root else os.getuid(),
+    }
+    try:
+        report["isolation"] = _isolate(spec, as_root)
+    except OSError as exc:
+        report["isolation"] = []
+        report["isolation_error"] = (
+            f"{exc}. Namespaces are unavailable to this user, so the program runs with resource "
+            "limits only: it can reach the network and read every file this user can. Enable "
+            "unprivileged user namespaces or grade inside a container (see course_utils.sandbox)."
+        )
+    run_dir = os.path.realpath(spec.run_dir)
+    if as_root:  # the program runs as spec.uid: hand it its directory and the files in it
+        for path in [run_dir, *(os.path.join(run_dir, n) for n in os.listdir(run_dir))]:
+            os.chown(path, spec.uid, spec.uid, follow_symlinks=False)
+    _write(os.path.join(run_dir, "report.json"), json.dumps(report))
+    if not report["isolation"] and spec.require_isolation:
+        print(f"sandbox: {report['isolation_error']}", file=sys.stderr)
+        return 70
+
+    env = spec.environment()
+    pid = os.fork()
+    if pid == 0:  # PID 1 of the new PID namespace (when there is one)
+        try:
+            if report["isolation"]:
+                _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            _limits(spec)
+            _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")
+            if as_root:
+                os.setgroups([])
+                os.setgid(spec.uid)
+                os.setuid(spec.uid)
+            # If the launcher is killed, so is the program (set after setuid, which clears it).
+            _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
+            os.chdir(run_dir)
+            os.execvpe(argv[0], argv, env)
+        except BaseException as exc:  # noqa: BLE001 - report anything, then leave the child
+            print(f"sandbox: could not start {argv[0]}: {exc}", file=sys.stderr)
+        os._exit(127)
+    # The launcher only waits; signals sent to the process group reach the program directly.
+    for sig in (signal.SIGINT, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(pid, signal.SIGKILL))
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) < 3 or argv[1] != "--":
+        print(
+            "usage: python -m course_utils.sandbox SPEC_JSON -- PROGRAM [ARGS...]", file=sys.stderr
+        )
+        return 2
+    spec = Sandbox(**json.loads(argv[0]))
+    return launch(spec, argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
