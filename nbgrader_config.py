@@ -10,9 +10,11 @@ c.CourseDirectory.release_directory = "labs"
 # the first cell that imports Keras on a busy machine, and no graded cell should need more.
 c.Execute.timeout = 120
 
-# Students never see hidden tests' source in their feedback.
+# Students never see hidden tests' source in their feedback: not in the cell, and not quoted by
+# the traceback of a hidden test that failed.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
+    "course_utils.feedback.HideHiddenTestTracebacks",
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

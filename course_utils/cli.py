@@ -1,4 +1,8 @@
-"""The ``course`` command (also ``python -m course_utils``): data, release, demo."""
+"""The ``course`` command (also ``python -m course_utils``).
+
+A term: ``course release`` -> ``course collect LAB --from ...`` -> ``course grade LAB`` ->
+``course feedback LAB`` (``grade`` already writes it) -> ``course export``.
+"""
 
 from __future__ import annotations
 
@@ -55,6 +59,74 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if rows else 1
 
 
+def _course(args: argparse.Namespace):
+    from . import grading
+
+    return grading.Course.at(args.root, args.work)
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from . import grader
+
+    limits = grader.Limits(
+        cell_timeout=args.timeout,
+        notebook_timeout=args.notebook_timeout,
+        memory_bytes=int(args.memory * 2**30),
+        sandbox=not args.no_sandbox,
+    )
+    course = _course(args)
+    rows = grader.grade(
+        course,
+        args.lab,
+        jobs=args.jobs,
+        limits=limits,
+        regrade=args.regrade,
+        feedback=not args.no_feedback,
+        progress=not args.quiet,
+        students=args.student or None,
+    )
+    print(grader.summary(args.lab, rows))
+    print(f"\nreport: {course.work / 'reports' / (args.lab + '.csv')}")
+    if not args.no_feedback:
+        print(f"feedback: {course.work / 'feedback'}/<student>/{args.lab}/")
+    return 0
+
+
+def _collect(args: argparse.Namespace) -> int:
+    from . import collect
+
+    course = _course(args)
+    result = collect.collect(course, args.lab, Path(args.source), pattern=args.pattern)
+    print(result.summary())
+    return 0 if (result.imported or result.replaced or result.unchanged) else 1
+
+
+def _feedback(args: argparse.Namespace) -> int:
+    from . import grading
+
+    course = _course(args)
+    path = grading.feedback(course, args.lab)
+    print(f"feedback: {path}/<student>/{args.lab}/")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    course = _course(args)
+    out = Path(args.to).resolve()
+    course.nbgrader("export", f"--to={out}")
+    print(f"grades of every student and lab (from the gradebook): {out}")
+    return 0
+
+
+def _class_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", default=".", help="course checkout (default: .)")
+    p.add_argument(
+        "--work",
+        help="where the class's submitted/, autograded/, feedback/ and gradebook live "
+        "(default: the course checkout, nbgrader's layout)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="course", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -69,6 +141,50 @@ def build_parser() -> argparse.ArgumentParser:
     rel.add_argument("labs", nargs="*", help="lab ids (default: every lab)")
     rel.add_argument("--root", default=".", help="course checkout (default: .)")
     rel.set_defaults(func=_release)
+
+    col = sub.add_parser(
+        "collect",
+        help="import submissions: an LMS zip, or a folder in nbgrader's submitted/ layout",
+    )
+    col.add_argument("lab")
+    col.add_argument("source", help="a .zip (Canvas, Moodle, or <student>/... folders) or a folder")
+    col.add_argument(
+        "--pattern", help="regex with a (?P<student>...) group, matched against each file's path"
+    )
+    _class_options(col)
+    col.set_defaults(func=_collect)
+
+    grd = sub.add_parser(
+        "grade", help="autograde every submission of a lab, in parallel, sandboxed"
+    )
+    grd.add_argument("lab")
+    grd.add_argument("--jobs", "-j", type=int, help="submissions at once (default: CPUs)")
+    grd.add_argument("--timeout", type=float, default=60.0, help="seconds per cell (default 60)")
+    grd.add_argument(
+        "--notebook-timeout", type=float, default=600.0, help="seconds per submission (default 600)"
+    )
+    grd.add_argument("--memory", type=float, default=4.0, help="GiB per kernel (default 4)")
+    grd.add_argument("--regrade", action="store_true", help="grade unchanged submissions again")
+    grd.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    grd.add_argument("--no-feedback", action="store_true", help="do not write feedback")
+    grd.add_argument(
+        "--no-sandbox", action="store_true", help="run student code unconfined (debugging only)"
+    )
+    grd.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _class_options(grd)
+    grd.set_defaults(func=_grade)
+
+    fb = sub.add_parser(
+        "feedback", help="write HTML feedback for a graded lab (hidden tests hidden)"
+    )
+    fb.add_argument("lab")
+    _class_options(fb)
+    fb.set_defaults(func=_feedback)
+
+    exp = sub.add_parser("export", help="write every grade in the gradebook to a CSV file")
+    exp.add_argument("--to", default="grades.csv", help="output file (default grades.csv)")
+    _class_options(exp)
+    exp.set_defaults(func=_export)
 
     dem = sub.add_parser("demo", help="autograde made-up submissions of every lab and show scores")
     dem.add_argument("--root", default=".", help="course checkout (default: .)")

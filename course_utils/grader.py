@@ -1,0 +1,531 @@
+"""``course grade LAB``: autograde a class's submissions in parallel, safely, resumably.
+
+For each submission under ``submitted/<student>/<lab>/``:
+
+1. ``submissions.prepare`` rebuilds the notebook to run from the instructor's source (only the
+   answers come from the student) and audits the student's code;
+2. ``executor`` runs it in its own process and sandboxed kernel (``sandbox``), with a time limit
+   per cell and per notebook, a memory limit, no network and no view of other students' files;
+3. the grades go into nbgrader's gradebook (one writer, this process), the executed notebook into
+   ``autograded/``, and a row into the lab's grading report.
+
+State lives in ``<work>/.course/grade/<lab>/<student>/``. A submission whose bytes, lab source and
+limits have not changed since it was recorded is not graded again, so re-running is safe and an
+interrupted run picks up where it stopped (``--regrade`` forces everything).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import queue
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_markdown_cell
+
+from . import submissions
+from .grading import Course, GradingError, list_labs
+from .sandbox import Sandbox
+
+#: Uids for sandboxed kernels when grading runs as root: one per parallel slot.
+SANDBOX_UID_BASE = 61000
+
+
+@dataclass
+class Limits:
+    cell_timeout: float = 60.0  #: seconds per cell
+    notebook_timeout: float = 600.0  #: seconds per submission
+    memory_bytes: int = 4 << 30  #: address space of the kernel
+    max_processes: int = 256  #: processes and threads of the kernel
+    sandbox: bool = True  #: False only for debugging: runs student code unconfined
+    require_isolation: bool = True  #: refuse to grade when namespaces are unavailable
+
+
+@dataclass
+class Outcome:
+    student: str
+    status: str  #: graded | unreadable | error | unchanged
+    score: float = 0.0
+    max_score: float = 0.0
+    tests: dict[str, dict] = field(default_factory=dict)  #: grade_id -> {points, score, message}
+    notes: list[str] = field(default_factory=list)
+    audit: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# Paths and fingerprints
+
+
+def state_dir(course: Course, lab: str, student: str | None = None) -> Path:
+    base = course.work / ".course" / "grade" / lab
+    return base / student if student else base
+
+
+def _sha256(path: Path | None) -> str:
+    if path is None or not path.is_file():
+        return "missing"
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fingerprint(course: Course, sub: submissions.Submission, limits: Limits) -> str:
+    """What a recorded grade depends on: the submission, the lab's source, the limits."""
+    source = course.root / "solutions" / sub.lab / f"{sub.lab}.ipynb"
+    parts = [_sha256(sub.path), _sha256(source), json.dumps(dataclasses.asdict(limits))]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def sandbox_for(course: Course, run_dir: Path, limits: Limits, uid: int) -> Sandbox:
+    """The sandbox of one submission: it sees the course but not its grading state or secrets."""
+    import course_utils
+
+    root, work = course.root, course.work
+    hide = [root / "solutions", root / "source", root / ".git", root / "build", Path.home()]
+    if work == root or root in work.parents:
+        hide += [work / name for name in ("submitted", "autograded", "feedback", ".course")]
+        hide += [course.gradebook, work / "exchange"]
+    else:
+        hide.append(work)
+    if Path("/srv/nbgrader/exchange").exists():
+        hide.append(Path("/srv/nbgrader/exchange"))
+    keep = {sys.prefix, sys.base_prefix, str(Path(course_utils.__file__).parent)}
+    keep.update(p for p in sys.path if p and Path(p).is_dir() and "site-packages" in p)
+    return Sandbox(
+        run_dir=str(run_dir),
+        hide=[str(p) for p in hide],
+        keep=sorted(keep),
+        memory_bytes=limits.memory_bytes,
+        cpu_seconds=int(limits.notebook_timeout) + 60,
+        max_processes=limits.max_processes,
+        uid=uid,
+        require_isolation=limits.require_isolation,
+        env={
+            "MPLBACKEND": "Agg",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+            "OMP_NUM_THREADS": "1",
+        },
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# One submission (runs in a worker thread; the heavy part is the executor's own process)
+
+
+def _run_one(
+    course: Course, sub: submissions.Submission, limits: Limits, uids: queue.Queue, others: dict
+) -> tuple[submissions.Prepared, dict | None, str | None]:
+    """Prepare and execute one submission; return (prepared, executor result, failure)."""
+    lab = sub.lab
+    home = state_dir(course, lab, sub.student)
+    home.mkdir(parents=True, exist_ok=True)
+    source = course.root / "solutions" / lab / f"{lab}.ipynb"
+    if sub.path is None:
+        return submissions.Prepared(notebook=None, fatal=sub.notes[-1]), None, None
+    data, why = submissions.read_notebook(sub.path)
+    if data is None:
+        return submissions.Prepared(notebook=None, fatal=why), None, None
+    prepared = submissions.prepare(source, data, lab, others)
+    if prepared.fatal:
+        return prepared, None, None
+    run_dir = home / "run"
+    if run_dir.exists():
+        subprocess.run(["rm", "-rf", str(run_dir)], check=False)
+    run_dir.mkdir()
+    nbformat.write(prepared.notebook, home / "prepared.ipynb")
+    uid = uids.get()
+    try:
+        job = {
+            "notebook_in": str(home / "prepared.ipynb"),
+            "notebook_out": str(home / "executed.ipynb"),
+            "result_out": str(home / "result.json"),
+            "run_dir": str(run_dir),
+            "cell_timeout": limits.cell_timeout,
+            "notebook_timeout": limits.notebook_timeout,
+            "sandbox": dataclasses.asdict(sandbox_for(course, run_dir, limits, uid))
+            if limits.sandbox
+            else None,
+        }
+        (home / "job.json").write_text(json.dumps(job, indent=1))
+        (home / "result.json").unlink(missing_ok=True)
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        with open(home / "executor.log", "wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "course_utils.executor", str(home / "job.json")],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=home,
+                start_new_session=True,
+            )
+            try:
+                proc.wait(timeout=limits.notebook_timeout + 180)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return prepared, None, "the grader's worker for this submission hung and was killed"
+    finally:
+        uids.put(uid)
+    try:
+        return prepared, json.loads((home / "result.json").read_text()), None
+    except (OSError, ValueError):
+        tail = (home / "executor.log").read_text(errors="replace")[-1500:]
+        return prepared, None, f"the grader's worker failed (exit {proc.returncode}): {tail}"
+
+
+# --------------------------------------------------------------------------------------------
+# Scoring and recording (main thread only: the gradebook has one writer)
+
+
+def _test_cells(source: nbformat.NotebookNode) -> list[tuple[str, float]]:
+    return [
+        (submissions.grade_meta(c)["grade_id"], float(submissions.grade_meta(c).get("points", 0)))
+        for c in source.cells
+        if submissions.role(c) == "test"
+    ]
+
+
+def score(source: nbformat.NotebookNode, result: dict | None, reason: str) -> dict[str, dict]:
+    """Points per test cell: full marks when it ran and raised nothing, else 0 and why."""
+    by_id = {c["grade_id"]: c for c in (result or {}).get("cells", []) if c.get("grade_id")}
+    tests = {}
+    for gid, points in _test_cells(source):
+        cell = by_id.get(gid)
+        if cell is None:
+            tests[gid] = {"points": points, "score": 0.0, "message": f"not run: {reason}"}
+        elif cell["status"] == "ok":
+            tests[gid] = {"points": points, "score": points, "message": ""}
+        else:
+            message = f"{cell['ename']}: {cell['evalue']}".strip(": ")
+            tests[gid] = {"points": points, "score": 0.0, "message": message or cell["status"]}
+    return tests
+
+
+def _notes_cell(lines: list[str]) -> nbformat.NotebookNode:
+    text = "**Grading notes** (written by `course grade`)\n\n" + "\n".join(f"- {x}" for x in lines)
+    cell = new_markdown_cell(text)
+    cell.metadata["course"] = {"role": "notes"}
+    return cell
+
+
+def _release_notebook(course: Course, lab: str) -> nbformat.NotebookNode:
+    """The unanswered notebook, for submissions that could not be read or run."""
+    source = nbformat.read(course.root / "solutions" / lab / f"{lab}.ipynb", as_version=4)
+    empty = submissions.prepare(
+        course.root / "solutions" / lab / f"{lab}.ipynb", {"cells": []}, lab
+    ).notebook
+    for cell in empty.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+    del source
+    return empty
+
+
+def record(course: Course, lab: str, student: str, outcome: Outcome, notebook, gb) -> None:
+    """Write one student's grades to the gradebook and the autograded notebook to disk."""
+    from nbgrader.utils import parse_utc
+
+    submitted = course.work / "submitted" / student / lab
+    stamp = submitted / "timestamp.txt"
+    timestamp = None
+    if stamp.is_file():
+        try:
+            timestamp = parse_utc(stamp.read_text().strip())
+        except Exception:  # noqa: BLE001 - a bad timestamp file is a note, not a crash
+            outcome.notes.append("timestamp.txt could not be read; no submission time recorded")
+    gb.update_or_create_student(student)
+    if timestamp is not None:
+        gb.update_or_create_submission(lab, student, timestamp=timestamp)
+    else:
+        gb.update_or_create_submission(lab, student)
+    source = nbformat.read(course.root / "solutions" / lab / f"{lab}.ipynb", as_version=4)
+    answers = {
+        submissions.grade_meta(c)["grade_id"]: c.source
+        for c in notebook.cells
+        if c.metadata.get("course", {}).get("role") == "answer"
+    }
+    for cell in source.cells:
+        md = submissions.grade_meta(cell)
+        gid = md.get("grade_id")
+        if md.get("grade"):
+            grade = gb.find_grade(gid, lab, lab, student)
+            if md.get("solution"):  # a manually graded answer: nbgrader's rule
+                unanswered = answers.get(gid, "").strip() == submissions.stub_of(cell.source)
+                grade.auto_score = 0.0 if unanswered else None
+            else:
+                grade.auto_score = outcome.tests.get(gid, {}).get("score", 0.0)
+            grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
+        if md.get("solution"):
+            comment = gb.find_comment(gid, lab, lab, student)
+            unanswered = answers.get(gid, "").strip() == submissions.stub_of(cell.source).strip()
+            comment.auto_comment = "No response." if unanswered else None
+    gb.db.commit()
+    out_dir = course.work / "autograded" / student / lab
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lines = outcome.notes + [f"needs review: the answers' code {a}" for a in outcome.audit]
+    if lines:
+        notebook.cells.insert(0, _notes_cell(lines))
+    tmp = out_dir / f".{lab}.ipynb.tmp"
+    nbformat.write(notebook, tmp)
+    tmp.replace(out_dir / f"{lab}.ipynb")
+    if stamp.is_file():
+        (out_dir / "timestamp.txt").write_text(stamp.read_text())
+
+
+def _ensure_assignment(course: Course, lab: str) -> None:
+    """Make sure the gradebook knows the lab (its cells and points), as `nbgrader` needs."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(f"sqlite:///{course.gradebook}") as gb:
+        try:
+            gb.find_assignment(lab)
+            return
+        except MissingEntry:
+            pass
+    release_dir = state_dir(course, lab) / "release"
+    course.nbgrader("generate_assignment", lab, "--force", release_dir=release_dir)
+
+
+# --------------------------------------------------------------------------------------------
+# The command
+
+
+def grade(
+    course: Course,
+    lab: str,
+    *,
+    jobs: int | None = None,
+    limits: Limits | None = None,
+    regrade: bool = False,
+    feedback: bool = True,
+    progress: bool = True,
+    students: list[str] | None = None,
+) -> list[Outcome]:
+    """Autograde every submission of ``lab``; return one outcome per student."""
+    from nbgrader.api import Gradebook
+    from tqdm import tqdm
+
+    limits = limits or Limits()
+    if lab not in list_labs(course.root):
+        raise GradingError(
+            f"there is no lab {lab!r}; the labs are: {', '.join(list_labs(course.root))}"
+        )
+    jobs = max(1, jobs or os.cpu_count() or 1)
+    base = state_dir(course, lab)
+    base.mkdir(parents=True, exist_ok=True)
+    lock = open(base / "lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise GradingError(
+            f"another `course grade {lab}` is running on {course.work}; wait for it to finish"
+        ) from None
+    try:
+        _ensure_assignment(course, lab)
+        found = submissions.find_submissions(course.work / "submitted", lab)
+        if students:
+            found = [s for s in found if s.student in students]
+        if not found:
+            raise GradingError(
+                f"no submissions of {lab} in {course.work / 'submitted'} "
+                f"(expected submitted/<student>/{lab}/{lab}.ipynb; see `course collect`)"
+            )
+        source = nbformat.read(course.root / "solutions" / lab / f"{lab}.ipynb", as_version=4)
+        others = {
+            other: {
+                submissions.grade_meta(c).get("grade_id")
+                for c in nbformat.read(
+                    course.root / "solutions" / other / f"{other}.ipynb", as_version=4
+                ).cells
+            }
+            for other in list_labs(course.root)
+        }
+        outcomes: dict[str, Outcome] = {}
+        todo = []
+        for sub in found:
+            home = state_dir(course, lab, sub.student)
+            done = home / "recorded.json"
+            fp = fingerprint(course, sub, limits)
+            if not regrade and done.is_file():
+                saved = json.loads(done.read_text())
+                if saved.get("fingerprint") == fp:
+                    outcome = Outcome(**saved["outcome"])
+                    outcome.status = "unchanged"
+                    outcomes[sub.student] = outcome
+                    continue
+            todo.append((sub, fp))
+        uids: queue.Queue = queue.Queue()
+        for i in range(jobs):
+            uids.put(SANDBOX_UID_BASE + i)
+        bar = tqdm(
+            total=len(todo), desc=f"grading {lab}", unit="nb", disable=not progress, file=sys.stderr
+        )
+        with (
+            Gradebook(f"sqlite:///{course.gradebook}") as gb,
+            ThreadPoolExecutor(max_workers=jobs) as pool,
+        ):
+            futures = {
+                pool.submit(_run_one, course, sub, limits, uids, others): (
+                    sub,
+                    fp,
+                    time.monotonic(),
+                )
+                for sub, fp in todo
+            }
+            for future in as_completed(futures):
+                sub, fp, started = futures[future]
+                try:
+                    prepared, result, failure = future.result()
+                except Exception as exc:  # noqa: BLE001 - one bad submission never stops the rest
+                    prepared, result, failure = submissions.Prepared(notebook=None), None, repr(exc)
+                outcome = _outcome(course, lab, sub, source, prepared, result, failure)
+                outcome.seconds = round(time.monotonic() - started, 1)
+                home = state_dir(course, lab, sub.student)
+                if result is not None:
+                    notebook = nbformat.read(home / "executed.ipynb", as_version=4)
+                else:
+                    notebook = _release_notebook(course, lab)
+                    for cell in notebook.cells:
+                        if cell.cell_type == "code":
+                            cell.outputs = [
+                                nbformat.v4.new_output(
+                                    "error",
+                                    ename="NotRun",
+                                    evalue=outcome.notes[-1] if outcome.notes else "not run",
+                                    traceback=[],
+                                )
+                            ]
+                record(course, lab, sub.student, outcome, notebook, gb)
+                (home / "recorded.json").write_text(
+                    json.dumps(
+                        {"fingerprint": fp, "outcome": dataclasses.asdict(outcome)}, indent=1
+                    )
+                )
+                outcomes[sub.student] = outcome
+                bar.update(1)
+                bar.set_postfix_str(f"{sub.student}: {outcome.score:g}/{outcome.max_score:g}")
+        bar.close()
+        rows = [outcomes[s.student] for s in found]
+        write_report(course, lab, rows)
+        if feedback:
+            course.nbgrader("generate_feedback", lab, "--force")
+        return rows
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+
+
+def _outcome(course, lab, sub, source, prepared, result, failure) -> Outcome:
+    notes = list(sub.notes) + list(prepared.notes)
+    status = "graded"
+    reason = "the submission could not be run"
+    if prepared.fatal:
+        notes.append(prepared.fatal)
+        status, reason = "unreadable", prepared.fatal
+    elif failure:
+        notes.append(failure)
+        status, reason = "error", failure
+    if result is not None:
+        notes += result.get("events", [])
+        sandbox = result.get("sandbox") or {}
+        if sandbox.get("isolation_error"):
+            notes.append(f"sandbox: {sandbox['isolation_error']}")
+        tampered = sorted({t for c in result["cells"] for t in c.get("tampering", [])})
+        if tampered:
+            notes.append(
+                "replaced grader-trusted code (put back before the tests ran): "
+                + ", ".join(tampered[:10])
+            )
+    tests = score(source, result, reason)
+    return Outcome(
+        student=sub.student,
+        status=status,
+        score=sum(t["score"] for t in tests.values()),
+        max_score=sum(t["points"] for t in tests.values()),
+        tests=tests,
+        notes=notes,
+        audit=list(prepared.audit),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Reporting
+
+
+def write_report(course: Course, lab: str, rows: list[Outcome]) -> Path:
+    """``<work>/reports/<lab>.csv`` (one row per student) and ``.json`` (everything)."""
+    out = course.work / "reports"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{lab}.json").write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
+    with open(out / f"{lab}.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(
+            ["student", "score", "max_score", "status", "failed_tests", "notes", "review"]
+        )
+        for r in rows:
+            failed = [g for g, t in r.tests.items() if t["score"] < t["points"]]
+            writer.writerow(
+                [
+                    r.student,
+                    f"{r.score:g}",
+                    f"{r.max_score:g}",
+                    r.status,
+                    " ".join(failed),
+                    " | ".join(r.notes),
+                    " | ".join(r.audit),
+                ]
+            )
+    return out / f"{lab}.csv"
+
+
+def summary(lab: str, rows: list[Outcome]) -> str:
+    """The table ``course grade`` prints: scores, the median, failures by test, what to review."""
+    lines = [f"{lab}: {len(rows)} submission(s)", ""]
+    width = max([len("student"), *(len(r.student) for r in rows)])
+    lines.append(f"{'student'.ljust(width)}  score      status     notes")
+    for r in rows:
+        note = r.notes[0] if r.notes else ""
+        extra = f" (+{len(r.notes) - 1} more)" if len(r.notes) > 1 else ""
+        flag = "  [review]" if r.audit else ""
+        lines.append(
+            f"{r.student.ljust(width)}  {f'{r.score:g}/{r.max_score:g}':9}  {r.status:9}  "
+            f"{note[:90]}{extra}{flag}"
+        )
+    if rows:
+        lines += [
+            "",
+            f"median score: {statistics.median(r.score for r in rows):g} / "
+            f"{max(r.max_score for r in rows):g}",
+        ]
+        failures: dict[str, int] = {}
+        for r in rows:
+            for gid, t in r.tests.items():
+                if t["score"] < t["points"]:
+                    failures[gid] = failures.get(gid, 0) + 1
+        if failures:
+            lines += ["", "failures by test:"]
+            for gid, n in sorted(failures.items(), key=lambda kv: (-kv[1], kv[0])):
+                lines.append(f"  {n:4d}  {gid}")
+        review = [r for r in rows if r.audit]
+        if review:
+            lines += ["", "code to review (possible cheating or unsafe code):"]
+            for r in review:
+                lines.append(f"  {r.student}: {'; '.join(r.audit)}")
+    return "\n".join(lines)
