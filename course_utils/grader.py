@@ -323,6 +323,10 @@ def grade(
     from tqdm import tqdm
 
     limits = limits or Limits()
+    # nbgrader's Gradebook runs `alembic` from PATH when it creates a database: use ours.
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
     if lab not in list_labs(course.root):
         raise GradingError(
             f"there is no lab {lab!r}; the labs are: {', '.join(list_labs(course.root))}"
