@@ -543,6 +543,20 @@ LAB01 = {
         "test_pad_sequences_rules",
         "value is ignored",
     ),
+    # A forged answer: values that equal anything would make a dict comparison pass.
+    "forged: values that equal anything": (
+        VOCAB,
+        """
+        class Anything:
+            def __eq__(self, other):
+                return True
+
+        def build_vocabulary(texts, max_tokens=None):
+            return {word: Anything() for text in texts for word in tokenize(text)}
+        """,
+        "test_build_vocabulary_worked_example",
+        "got a value of type Anything at key 'the'",
+    ),
 }
 
 

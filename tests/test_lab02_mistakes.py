@@ -381,6 +381,20 @@ LAB02 = {
         "test_build_embedding_matrix_small",
         "must stay all zeros",
     ),
+    # A forged answer: an ndarray subclass whose ufuncs all say True would fool np.allclose.
+    "forged: ndarray subclass that fakes np.allclose": (
+        LOOKUP,
+        """
+        class Liar(np.ndarray):
+            def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+                return True  # np.allclose, np.isfinite, ==: all say True
+
+        def embedding_lookup(indices, weights):
+            return np.zeros(np.shape(indices) + (np.shape(weights)[1],)).view(Liar)
+        """,
+        "test_embedding_lookup_is_one_hot_matmul",
+        "got Liar, a subclass of np.ndarray",
+    ),
 }
 
 

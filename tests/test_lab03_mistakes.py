@@ -500,6 +500,20 @@ LAB03 = {
         "test_global_average_pool1d",
         "changed x in place",
     ),
+    # A forged answer: an ndarray subclass whose ufuncs all say True would fool np.allclose.
+    "forged: ndarray subclass that fakes np.allclose": (
+        GAVG,
+        """
+        class Liar(np.ndarray):
+            def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+                return True  # np.allclose, np.isfinite, ==: all say True
+
+        def global_average_pool1d(x):
+            return np.zeros((x.shape[0], x.shape[2])).view(Liar)
+        """,
+        "test_global_average_pool1d",
+        "got Liar, a subclass of np.ndarray",
+    ),
 }
 
 

@@ -276,6 +276,20 @@ LAB04 = {
         "test_sequence_cross_entropy_padding",
         "middle of a sequence",
     ),
+    # A forged answer: an ndarray subclass whose ufuncs all say True would fool np.allclose.
+    "forged: ndarray subclass that fakes np.allclose": (
+        STEP,
+        """
+        class Liar(np.ndarray):
+            def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+                return True  # np.allclose, np.isfinite, ==: all say True
+
+        def rnn_step_forward(x_t, h_prev, Wx, Wh, b):
+            return np.zeros(np.shape(h_prev)).view(Liar)
+        """,
+        "test_rnn_step_forward_values",
+        "got Liar, a subclass of np.ndarray",
+    ),
 }
 
 

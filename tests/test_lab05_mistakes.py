@@ -287,6 +287,20 @@ LAB05 = {
         "test_gru_step_forward_values",
         "changed its argument h_prev in place",
     ),
+    # A forged answer: an ndarray subclass whose ufuncs all say True would fool np.allclose.
+    "forged: ndarray subclass that fakes np.allclose": (
+        GRU,
+        """
+        class Liar(np.ndarray):
+            def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+                return True  # np.allclose, np.isfinite, ==: all say True
+
+        def gru_step_forward(x_t, h_prev, Wx, Wh, b):
+            return np.zeros(np.shape(h_prev)).view(Liar)
+        """,
+        "test_gru_step_forward_gates",
+        "got Liar, a subclass of np.ndarray",
+    ),
 }
 
 

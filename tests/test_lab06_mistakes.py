@@ -493,6 +493,59 @@ LAB06 = {
         "test_conv_lstm_shapes",
         "expected maxlen=40",
     ),
+    # Forged answers: an int subclass that equals anything passed as a layer's setting, and a
+    # keras.Model subclass that shows the layers of another model.
+    "forged: settings that equal anything": (
+        CONV,
+        """
+        class Anything(int):
+            def __eq__(self, other):
+                return True
+
+            def __ne__(self, other):
+                return False
+
+            __hash__ = int.__hash__
+
+        def build_conv1d_model(vocab_size, embed_dim, maxlen):
+            inputs = keras.Input(shape=(maxlen,), dtype="int32")
+            x = layers.Embedding(vocab_size, embed_dim)(inputs)
+            x = layers.Conv1D(Anything(8), Anything(3), activation="relu")(x)
+            x = layers.MaxPooling1D(5)(x)
+            x = layers.Conv1D(Anything(8), Anything(3), activation="relu")(x)
+            x = layers.GlobalMaxPooling1D()(x)
+            return keras.Model(inputs, layers.Dense(1)(x))
+        """,
+        "test_conv1d_settings",
+        "an item of type Anything at index 0",
+    ),
+    "forged: a keras.Model subclass that shows another model's layers": (
+        LSTM,
+        """
+        def build_lstm_model(vocab_size, embed_dim, units):
+            i = keras.Input((None,), dtype="int32")
+            shown = keras.Model(i, layers.Dense(1, activation="sigmoid")(
+                layers.LSTM(units)(layers.Embedding(vocab_size, embed_dim)(i))))
+
+            class Faker(keras.Model):
+                @property
+                def layers(self):
+                    return shown.layers
+
+                @layers.setter
+                def layers(self, value):
+                    pass
+
+                def count_params(self):
+                    return shown.count_params()
+
+            inputs = keras.Input(shape=(None,), dtype="int32")
+            x = layers.GlobalAveragePooling1D()(layers.Embedding(vocab_size, embed_dim)(inputs))
+            return Faker(inputs, layers.Dense(1, activation="sigmoid")(x))
+        """,
+        "test_lstm_settings",
+        "returned a Faker, a subclass of keras.Model",
+    ),
 }
 
 

@@ -257,6 +257,29 @@ LAB07 = {
         "test_sample_next_uses_rng",
         "global np.random state",
     ),
+    # A forged answer: an int subclass whose comparisons all say True.
+    "forged: an int that equals anything": (
+        SAMPLE,
+        """
+        class Anything(int):
+            def __eq__(self, other):
+                return True
+
+            def __ne__(self, other):
+                return False
+
+            def __lt__(self, other):
+                return True
+
+            __le__ = __gt__ = __ge__ = __lt__
+            __hash__ = int.__hash__
+
+        def sample_next(probs, temperature, rng):
+            return Anything(0)
+        """,
+        "test_sample_next_type",
+        "got Anything, a subclass of int",
+    ),
 }
 
 
