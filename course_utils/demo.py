@@ -103,32 +103,37 @@ def make_submissions(course: grading.Course, lab: str) -> list[str]:
     return students
 
 
-def _grade_lab(root: Path, work: Path, lab: str) -> list[grading.Score]:
+def _prepare_lab(root: Path, work: Path, lab: str) -> grading.Course:
     course = grading.Course.at(root, work / lab)
     grading.release(course, [lab])
     make_submissions(course, lab)
-    grading.autograde(course, lab)
-    grading.feedback(course, lab)
-    return grading.scores(course)
+    return course
 
 
 def run(root: Path, work: Path, *, jobs: int | None = None, echo=print) -> list[grading.Score]:
-    """Release, submit, autograde and give feedback for every lab; print and return the scores.
+    """Release every lab, submit the demo students, and grade each lab with ``course grade``.
 
-    Each lab gets its own scratch class under ``work/<lab>`` (its own gradebook), so labs are
-    graded in parallel, ``jobs`` at a time (default: the number of CPUs).
+    Each lab gets its own scratch class under ``work/<lab>`` (its own gradebook). Releases run
+    in parallel; each lab is then graded by the same code as ``course grade LAB --work
+    work/<lab>``, ``jobs`` submissions at a time (default: the number of CPUs).
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    from . import grader
+
     labs = grading.list_labs(grading.Course.at(root).root)
-    echo(f"Releasing {len(labs)} lab(s) into {root / 'labs'} and autograding three example")
-    echo("students per lab: demo_complete (the solution), demo_untouched (the student version),")
+    echo(f"Releasing {len(labs)} lab(s) into {root / 'labs'} and grading three example students")
+    echo("per lab: demo_complete (the solution), demo_untouched (the student version),")
     echo("demo_mistake (a realistic error) ...")
-    rows: list[grading.Score] = []
-    # Threads suffice: the work happens in nbgrader subprocesses.
     with ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
-        for lab_rows in pool.map(lambda lab: _grade_lab(root, work, lab), labs):
-            rows.extend(lab_rows)
+        courses = list(pool.map(lambda lab: _prepare_lab(root, work, lab), labs))
+    rows: list[grading.Score] = []
+    for lab, course in zip(labs, courses, strict=True):
+        echo(f"\n$ course grade {lab} --work {course.work}")
+        outcomes = grader.grade(course, lab, jobs=jobs, progress=False)
+        echo(grader.summary(lab, outcomes))
+        rows.extend(grading.scores(course))
+    echo("")
     for lab in labs:
         if lab in MISTAKES:
             echo(f"  {lab}: demo_mistake's error: {MISTAKES[lab].description}")
@@ -136,5 +141,6 @@ def run(root: Path, work: Path, *, jobs: int | None = None, echo=print) -> list[
     echo(grading.score_table(rows))
     echo("")
     echo(f"Feedback (HTML, one page per student): {work}/<lab>/feedback/<student>/<lab>/")
+    echo(f"Reports (CSV: scores, failed tests, notes): {work}/<lab>/reports/<lab>.csv")
     echo(f"Gradebooks: {work}/<lab>/gradebook.db")
     return rows

@@ -31,6 +31,7 @@ from nbformat.v4 import new_code_cell, new_output
 
 from .sandbox import Sandbox
 
+GUARD_BROKEN = "the grader's integrity check could not run"
 #: Grace period after interrupting a cell that ran too long, before the kernel is killed.
 INTERRUPT_GRACE = 10.0
 
@@ -139,7 +140,10 @@ def run(job: Job) -> dict:
     started = time.monotonic()
     deadline = started + job.notebook_timeout
 
-    km = km_class(kernel_name="python3", transport="ipc", ip=str(run_dir / "kernel"))
+    # The kernel's sockets are files in run_dir, named relative to it: a Unix socket's path may
+    # not exceed 107 bytes, which a deep class folder and a long student id easily would.
+    os.chdir(run_dir)
+    km = km_class(kernel_name="python3", transport="ipc", ip="kernel")
     km.connection_file = str(run_dir / "kernel.json")
     env = None
     if job.sandbox is not None:
@@ -246,8 +250,9 @@ def run(job: Job) -> dict:
                     continue
                 before = guard(None) if trusted else []
                 if before is None:
-                    before = ["the grader's integrity check itself was broken"]
+                    before = [GUARD_BROKEN]
                 tick = time.monotonic()
+                replies.clear()
                 client.timeout = max(1, int(min(job.cell_timeout, deadline - tick)))
                 try:
                     client.execute_cell(cell, index)
@@ -259,6 +264,19 @@ def run(job: Job) -> dict:
                     continue
                 seconds = time.monotonic() - tick
                 errors = [o for o in cell.outputs if o.output_type == "error"]
+                reply = replies[-1].get("content", {}) if replies else {}
+                if not errors and reply.get("status", "ok") != "ok":
+                    # The kernel says the cell failed but showed no error (its error display
+                    # broke, or was silenced): the reply decides, as in nbgrader.
+                    errors = [
+                        _error_output(
+                            reply.get("ename") or "Error",
+                            reply.get("evalue")
+                            or f"the cell failed (status {reply.get('status')!r}) without "
+                            "showing an error",
+                        )
+                    ]
+                    cell.outputs.append(errors[0])
                 status = "error" if errors else "ok"
                 ename = errors[0].ename if errors else ""
                 evalue = errors[0].evalue if errors else ""
@@ -273,13 +291,19 @@ def run(job: Job) -> dict:
                 if trusted and dead is None:
                     after = guard(bound_names(cell.source))
                     if after is None:
-                        after = ["the grader's integrity check itself was broken"]
+                        after = [GUARD_BROKEN]
                 if after and role == "test":
                     status = "tampered"
-                    ename = "Tampering"
-                    evalue = "while this test ran, grader-trusted code was replaced: " + ", ".join(
-                        after[:8]
-                    )
+                    if after == [GUARD_BROKEN]:
+                        ename = "Unverified"
+                        evalue = (
+                            "the grader could not check this kernel after the test ran (out of "
+                            "memory, or its own code was replaced), so the test does not count"
+                        )
+                    else:
+                        ename = "Tampering"
+                        evalue = "while this test ran, grader-trusted code was replaced: "
+                        evalue += ", ".join(after[:8])
                     cell.outputs.append(_error_output(ename, evalue))
                 record(index, cell, status, ename, evalue, seconds, [*before, *after])
     except DeadKernelError as exc:

@@ -28,6 +28,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -122,6 +123,24 @@ def sandbox_for(course: Course, run_dir: Path, limits: Limits, uid: int) -> Sand
             "OMP_NUM_THREADS": "1",
         },
     )
+
+
+def preflight(course: Course, lab: str, limits: Limits) -> None:
+    """Start an empty program in the sandbox once; raise if submissions could not be confined."""
+    run_dir = state_dir(course, lab) / "preflight"
+    subprocess.run(["rm", "-rf", str(run_dir)], check=False)
+    run_dir.mkdir(parents=True)
+    spec = sandbox_for(course, run_dir, limits, SANDBOX_UID_BASE)
+    proc = subprocess.run(spec.wrap(["/bin/true"]), capture_output=True, text=True, timeout=60)
+    report = run_dir / "report.json"
+    isolation = json.loads(report.read_text()) if report.is_file() else {}
+    if proc.returncode != 0:
+        raise GradingError(
+            "student code cannot be confined on this machine, so nothing was graded:\n"
+            + (isolation.get("isolation_error") or proc.stderr.strip())
+            + "\nSee README.md, 'What grading protects against'. `--no-sandbox` grades "
+            "unconfined: only for code you trust."
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -227,15 +246,8 @@ def _notes_cell(lines: list[str]) -> nbformat.NotebookNode:
 
 def _release_notebook(course: Course, lab: str) -> nbformat.NotebookNode:
     """The unanswered notebook, for submissions that could not be read or run."""
-    source = nbformat.read(course.root / "solutions" / lab / f"{lab}.ipynb", as_version=4)
-    empty = submissions.prepare(
-        course.root / "solutions" / lab / f"{lab}.ipynb", {"cells": []}, lab
-    ).notebook
-    for cell in empty.cells:
-        if cell.cell_type == "code":
-            cell.outputs = []
-    del source
-    return empty
+    source = course.root / "solutions" / lab / f"{lab}.ipynb"
+    return submissions.prepare(source, {"cells": []}, lab).notebook
 
 
 def record(course: Course, lab: str, student: str, outcome: Outcome, notebook, gb) -> None:
@@ -251,10 +263,12 @@ def record(course: Course, lab: str, student: str, outcome: Outcome, notebook, g
         except Exception:  # noqa: BLE001 - a bad timestamp file is a note, not a crash
             outcome.notes.append("timestamp.txt could not be read; no submission time recorded")
     gb.update_or_create_student(student)
-    if timestamp is not None:
-        gb.update_or_create_submission(lab, student, timestamp=timestamp)
-    else:
-        gb.update_or_create_submission(lab, student)
+    with warnings.catch_warnings():  # SQLAlchemy warns about nbgrader's own session handling
+        warnings.simplefilter("ignore")
+        if timestamp is not None:
+            gb.update_or_create_submission(lab, student, timestamp=timestamp)
+        else:
+            gb.update_or_create_submission(lab, student)
     source = nbformat.read(course.root / "solutions" / lab / f"{lab}.ipynb", as_version=4)
     answers = {
         submissions.grade_meta(c)["grade_id"]: c.source
@@ -343,6 +357,8 @@ def grade(
         ) from None
     try:
         _ensure_assignment(course, lab)
+        if limits.sandbox:
+            preflight(course, lab, limits)
         found = submissions.find_submissions(course.work / "submitted", lab)
         if students:
             found = [s for s in found if s.student in students]

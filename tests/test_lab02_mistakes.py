@@ -34,8 +34,9 @@ def _most_similar(order: str, exclude: str = "i != q", cos: bool = True) -> str:
     """
 
 
-def _analogy(target: str = "V[ib] - V[ia] + V[ic]", excluded: str = "[ia, ib, ic]",
-             cos: bool = True) -> str:
+def _analogy(
+    target: str = "V[ib] - V[ia] + V[ic]", excluded: str = "[ia, ib, ic]", cos: bool = True
+) -> str:
     """An analogy with the given target and excluded positions."""
     scale = "np.linalg.norm(V, axis=1) * np.linalg.norm(t)" if cos else "1.0"
     return f"""

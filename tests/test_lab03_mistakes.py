@@ -83,7 +83,9 @@ LAB03 = {
             if padding != "valid":
                 raise ValueError(padding)
             kernel = kernel[::-1]
-        """ + WINDOWS + """
+        """
+        + WINDOWS
+        + """
             return out + bias
         """,
         "test_conv1d_forward_worked_example",
@@ -95,7 +97,9 @@ LAB03 = {
         def conv1d_forward(x, kernel, bias, stride=1, padding="valid"):
             if padding != "valid":
                 raise ValueError(padding)
-        """ + WINDOWS + """
+        """
+        + WINDOWS
+        + """
             return out
         """,
         "test_conv1d_forward_worked_example",
@@ -107,7 +111,9 @@ LAB03 = {
         def conv1d_forward(x, kernel, bias, stride=1, padding="valid"):
             if padding != "valid":
                 raise ValueError(padding)
-        """ + WINDOWS + """
+        """
+        + WINDOWS
+        + """
             return np.maximum(out + bias, 0)
         """,
         "test_conv1d_forward_worked_example",
@@ -152,7 +158,9 @@ LAB03 = {
         def conv1d_forward(x, kernel, bias, stride=1, padding="valid"):
             if padding != "valid":
                 raise ValueError(padding)
-        """ + WINDOWS + """
+        """
+        + WINDOWS
+        + """
             # bias[:, None] only broadcasts when T_out == C_out: exactly the silent case
             return out + (bias[:, None] if out.shape[1] == out.shape[2] else bias)
         """,
@@ -213,7 +221,9 @@ LAB03 = {
             if padding != "valid":
                 raise ValueError(padding)
             kernel = kernel.transpose(0, 2, 1) if kernel.shape[1] == kernel.shape[2] else kernel
-        """ + WINDOWS + """
+        """
+        + WINDOWS
+        + """
             return out + bias
         """,
         "test_conv1d_forward_values",
@@ -239,7 +249,9 @@ LAB03 = {
         CONV,
         """
         def conv1d_forward(x, kernel, bias, stride=1, padding="valid"):
-        """ + WINDOWS + """
+        """
+        + WINDOWS
+        + """
             return out + bias
         """,
         "test_conv1d_forward_shape",
@@ -254,7 +266,9 @@ LAB03 = {
                 x = np.pad(x, ((0, 0), (K // 2, K // 2), (0, 0)))
             elif padding != "valid":
                 raise ValueError(padding)
-        """ + WINDOWS + """
+        """
+        + WINDOWS
+        + """
             return out + bias
         """,
         "test_conv1d_forward_same_padding",
@@ -270,7 +284,9 @@ LAB03 = {
                 x = np.pad(x, ((0, 0), (total - total // 2, total // 2), (0, 0)))
             elif padding != "valid":
                 raise ValueError(padding)
-        """ + WINDOWS + """
+        """
+        + WINDOWS
+        + """
             return out + bias
         """,
         "test_conv1d_forward_same_padding",
@@ -284,7 +300,9 @@ LAB03 = {
                 K = kernel.shape[0]
                 x = np.pad(x, ((0, 0), ((K - 1) // 2, K // 2), (0, 0)))
                 stride = 1  # the padding and the loop of stride 1, whatever stride says
-        """ + WINDOWS + """
+        """
+        + WINDOWS
+        + """
             return out + bias
         """,
         "test_conv1d_forward_same_padding",

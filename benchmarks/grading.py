@@ -1,0 +1,132 @@
+"""Grade one generated class twice: serially with plain nbgrader, and with ``course grade``.
+
+    python benchmarks/grading.py [--students 60] [--lab lab04_rnn_forward] [--jobs N]
+                                 [--timeout 30] [--work DIR]
+
+The class is a realistic mix: 60 % the solution, 20 % the demo's realistic mistake, 10 % the
+untouched student version, 5 % an endless loop in one function, 3 % a kernel crash (os._exit),
+2 % a file that is not valid JSON. Both runs use the same per-cell time limit. The script prints
+wall time and submissions per minute for each, and how many scores agree (nbgrader gives the
+crashed and broken submissions different scores: see the notes it prints).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from course_utils import demo, grader, grading  # noqa: E402
+
+KINDS = [
+    ("solution", 0.60),
+    ("mistake", 0.20),
+    ("untouched", 0.10),
+    ("loop", 0.05),
+    ("crash", 0.03),
+    ("broken", 0.02),
+]
+
+
+def make_class(course: grading.Course, lab: str, n: int) -> dict[str, str]:
+    released = ROOT / "labs" / lab / f"{lab}.ipynb"
+    solution = ROOT / "solutions" / lab / f"{lab}.ipynb"
+    mistake = demo.MISTAKES[lab]
+    kinds: list[str] = []
+    for kind, share in KINDS:
+        kinds += [kind] * max(1, round(share * n))
+    kinds = (kinds * n)[:n]
+    students = {}
+    for i, kind in enumerate(kinds):
+        student = f"s{i:03d}_{kind}"
+        nb = grading.filled_notebook(released, solution)
+        if kind == "mistake":
+            nb = demo.with_mistake(nb, mistake)
+        elif kind == "untouched":
+            nb = nbformat.read(released, as_version=4)
+        elif kind in {"loop", "crash"}:
+            for cell in nb.cells:
+                if cell.metadata.get("nbgrader", {}).get("grade_id") == mistake.grade_id:
+                    name = cell.source.split("def ", 1)[1].split("(", 1)[0]
+                    extra = (
+                        "import os\nos._exit(1)"
+                        if kind == "crash"
+                        else f"def {name}(*args, **kwargs):\n    while True:\n        pass"
+                    )
+                    cell.source += "\n\n" + extra
+        path = course.work / "submitted" / student / lab / f"{lab}.ipynb"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if kind == "broken":
+            path.write_text('{"cells": [')
+        else:
+            nbformat.write(nb, path)
+        students[student] = kind
+    return students
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=60)
+    parser.add_argument("--lab", default="lab04_rnn_forward")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per cell, both runs")
+    parser.add_argument("--work", default=str(ROOT / "build" / "benchmark-grading"))
+    args = parser.parse_args()
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    work = Path(args.work)
+    shutil.rmtree(work, ignore_errors=True)
+    results = {}
+    for name in ("nbgrader", "course"):
+        course = grading.Course(root=ROOT, work=work / name)
+        grading.release(course, [args.lab], into=work / name / "release")
+        students = make_class(course, args.lab, args.students)
+        start = time.perf_counter()
+        if name == "nbgrader":
+            try:
+                course.nbgrader(
+                    "autograde", args.lab, "--force", f"--Execute.timeout={int(args.timeout)}"
+                )
+            except grading.GradingError as exc:  # exits 1 on the broken file, grades the rest
+                print(f"(nbgrader autograde exited with an error, as expected: {str(exc)[:80]})")
+        else:
+            limits = grader.Limits(cell_timeout=args.timeout, notebook_timeout=600)
+            grader.grade(course, args.lab, jobs=args.jobs, limits=limits, feedback=False)
+        seconds = time.perf_counter() - start
+        scores = {s.student: s.score for s in grading.scores(course) if s.lab == args.lab}
+        results[name] = (seconds, scores, students)
+    print()
+    print(
+        f"{args.students} submissions of {args.lab}, {os.cpu_count()} CPUs, cell limit "
+        f"{args.timeout:g} s"
+    )
+    for name, label in (
+        ("nbgrader", "nbgrader autograde (serial)"),
+        ("course", f"course grade --jobs {args.jobs}"),
+    ):
+        seconds, scores, _ = results[name]
+        print(
+            f"  {label:32} {seconds:8.1f} s   {60 * args.students / seconds:6.1f} submissions/min"
+            f"   ({len(scores)} graded)"
+        )
+    a, b = results["nbgrader"][1], results["course"][1]
+    students = results["course"][2]
+    same = [s for s in students if a.get(s) == b.get(s)]
+    print(f"  scores that agree: {len(same)}/{len(students)}")
+    for kind in sorted(set(students.values())):
+        names = [s for s, k in students.items() if k == kind]
+        na = sorted({a.get(s) for s in names}, key=lambda v: -1 if v is None else v)
+        nb_ = sorted({b.get(s) for s in names}, key=lambda v: -1 if v is None else v)
+        print(f"    {kind:10} nbgrader {na}   course grade {nb_}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

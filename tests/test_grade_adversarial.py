@@ -1,0 +1,477 @@
+"""``course grade`` against broken and hostile submissions of lab04 (15 points).
+
+One class of submissions is graded once, in parallel, with tight limits; each test then checks
+one student's score, the reason recorded for the instructor, and that nobody else was affected.
+
+The attacks are bounded so that they cannot harm the machine even if a limit failed: the memory
+attack stops at 5 GiB, the process attack at 400 sleeping processes that exit after 60 s.
+
+lab04's tests: rnn_step_forward 4 points (shape 1, worked example 1, values 2), rnn_forward 6
+(shape 1, values 3, Keras 2), sequence_cross_entropy 5 (small 1, batch 2, padding 2).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils import demo, grader, grading
+
+REPO = Path(__file__).resolve().parents[1]
+LAB = "lab04_rnn_forward"
+RELEASE = REPO / "labs" / LAB / f"{LAB}.ipynb"
+SOURCE = REPO / "solutions" / LAB / f"{LAB}.ipynb"
+FULL, STEP, FORWARD, XENT = 15.0, 4.0, 6.0, 5.0
+MISTAKE = demo.MISTAKES[LAB]  # rnn_forward restarts from h0: loses 5 of rnn_forward's 6 points
+MISTAKE_SCORE = 10.0
+LIMITS = grader.Limits(cell_timeout=8, notebook_timeout=90, memory_bytes=3 << 30, max_processes=128)
+
+pytestmark = [pytest.mark.slow]
+
+
+def solved() -> nbformat.NotebookNode:
+    return grading.filled_notebook(RELEASE, SOURCE)
+
+
+def answer(nb, grade_id: str):
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def with_answer(grade_id: str, code: str, *, base=None, append=True) -> nbformat.NotebookNode:
+    nb = base if base is not None else solved()
+    cell = answer(nb, grade_id)
+    cell.source = (cell.source + "\n\n" + code) if append else code
+    return nb
+
+
+def mistaken() -> nbformat.NotebookNode:
+    return demo.with_mistake(solved(), MISTAKE)
+
+
+STUB_FORWARD = "def rnn_forward(x, h0, Wx, Wh, b):\n    raise NotImplementedError()\n"
+
+
+def build_class(work: Path, listener_port: int) -> dict[str, object]:
+    """Write every submission; return student -> notebook (or raw bytes for broken files)."""
+    subs: dict[str, object] = {}
+    subs["honest"] = solved()
+    subs["honest_mistake"] = mistaken()
+
+    # Runaway code
+    subs["infinite_loop"] = with_answer(
+        "rnn_forward", "def rnn_forward(x, h0, Wx, Wh, b):\n    while True:\n        pass\n"
+    )
+    subs["stubborn_loop"] = with_answer(
+        "rnn_forward",
+        "def rnn_forward(x, h0, Wx, Wh, b):\n    while True:\n        try:\n"
+        "            while True:\n                pass\n        except KeyboardInterrupt:\n"
+        "            continue\n",
+    )
+    subs["sleeps"] = with_answer(
+        "rnn_forward", "import time\n\ndef rnn_forward(x, h0, Wx, Wh, b):\n    time.sleep(10**6)\n"
+    )
+    subs["memory_hog"] = with_answer(
+        "rnn_forward",
+        "def rnn_forward(x, h0, Wx, Wh, b):\n    blocks = []\n    for _ in range(20):  # 5 GiB\n"
+        "        blocks.append(bytearray(256 << 20))\n    return blocks\n",
+    )
+    subs["fork_bomb"] = with_answer(
+        "rnn_forward",
+        "import os, time\n\ndef rnn_forward(x, h0, Wx, Wh, b):\n    for _ in range(400):\n"
+        "        if os.fork() == 0:\n            time.sleep(60)\n            os._exit(0)\n",
+    )
+    subs["os_exit"] = with_answer("rnn_forward", "import os\nos._exit(0)")
+    subs["sys_exit"] = with_answer("rnn_forward", "import sys\nsys.exit()")
+    subs["segfault_late"] = with_answer(
+        "sequence_cross_entropy", "import ctypes\nctypes.string_at(0)"
+    )
+
+    # Tampering with the notebook's structure
+    nb = mistaken()
+    cell = answer(nb, "test_rnn_forward_values")
+    cell.source = "pass"
+    subs["edited_test"] = nb
+    nb = mistaken()
+    nb.cells = [
+        c
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade_id")
+        not in {"test_rnn_forward_values", "test_rnn_forward_matches_keras"}
+    ]
+    subs["deleted_tests"] = nb
+    nb = solved()
+    answer(nb, "test_rnn_step_forward_shape").metadata["nbgrader"]["points"] = 100
+    subs["changed_points"] = nb
+    nb = mistaken()
+    right = copy.deepcopy(answer(solved(), "rnn_forward"))
+    wrong = answer(nb, "rnn_forward")
+    nb.cells.insert(nb.cells.index(wrong), right)  # a correct copy first, the wrong one last
+    subs["duplicated_answer"] = nb
+    nb = solved()
+    fwd = answer(nb, "rnn_forward")
+    dup = copy.deepcopy(fwd)  # same cell id and grade_id, pasted again below: the last one wins
+    nb.cells.insert(nb.cells.index(fwd) + 1, dup)
+    subs["duplicated_cell_ids"] = nb
+    nb = solved()
+    nb.cells = list(reversed(nb.cells))
+    subs["reordered"] = nb
+
+    # Monkey-patching so that tests pass falsely (each on top of the honest mistake)
+    subs["patch_numpy"] = with_answer(
+        "rnn_forward",
+        "np.allclose = lambda *a, **k: True\n"
+        "np.testing.assert_allclose = lambda *a, **k: None\n"
+        "np.array_equal = lambda *a, **k: True",
+        base=mistaken(),
+    )
+    subs["patch_helpers"] = with_answer(
+        "rnn_forward",
+        "import course_utils.checks\n"
+        "check_close = lambda *a, **k: None\n"
+        "course_utils.checks.check_close = lambda *a, **k: None\n"
+        "course_utils.checks.check_array = lambda got, *a, **k: got",
+        base=mistaken(),
+    )
+    subs["patch_builtins"] = with_answer(
+        "rnn_forward",
+        "import builtins\n"
+        "builtins.all = lambda iterable: True\n"
+        "get_ipython().set_custom_exc((BaseException,), lambda *a, **k: None)\n"
+        "get_ipython().showtraceback = lambda *a, **k: None",
+        base=mistaken(),
+    )
+    subs["patch_during_test"] = with_answer(
+        "rnn_forward",
+        "_wrong = rnn_forward\n\n"
+        "def rnn_forward(x, h0, Wx, Wh, b):\n"
+        "    np.allclose = lambda *a, **k: True\n"
+        "    np.testing.assert_allclose = lambda *a, **k: None\n"
+        "    return _wrong(x, h0, Wx, Wh, b)\n",
+        base=mistaken(),
+    )
+    subs["forged_eq"] = with_answer(
+        "rnn_forward",
+        "class Anything(np.ndarray):\n"
+        "    def __eq__(self, other):\n        return True\n"
+        "    def __array_ufunc__(self, *a, **k):\n        return True\n\n"
+        "_wrong = rnn_forward\n\n"
+        "def rnn_forward(x, h0, Wx, Wh, b):\n"
+        "    return _wrong(x, h0, Wx, Wh, b).view(Anything)\n",
+        base=mistaken(),
+    )
+
+    # Reaching outside the sandbox
+    steal = (
+        "import json, pathlib\n"
+        f"src = json.loads(pathlib.Path({str(SOURCE)!r}).read_text())\n"
+        "code = next(''.join(c['source']) for c in src['cells']\n"
+        "            if c['metadata'].get('nbgrader', {}).get('grade_id') == 'rnn_forward')\n"
+        "exec(code.replace('### BEGIN SOLUTION', '').replace('### END SOLUTION', ''))\n"
+    )
+    subs["reads_solutions"] = with_answer("rnn_forward", steal, base=solved(), append=False)
+    victim = work / "submitted" / "honest" / LAB / f"{LAB}.ipynb"
+    targets = [victim, work / "gradebook.db", work / "autograded" / "x.txt"]
+    targets.append(REPO / "course_utils" / "checks.py")
+    subs["writes_elsewhere"] = with_answer(
+        "rnn_forward",
+        "import sqlite3, pathlib\n"
+        f"for target in {[str(t) for t in targets]!r}:\n"
+        "    try:\n        pathlib.Path(target).write_text('{}')\n"
+        "    except OSError:\n        pass\n"
+        "try:\n"
+        f"    db = sqlite3.connect({str(work / 'gradebook.db')!r})\n"
+        "    db.execute('UPDATE grade SET auto_score = 100')\n    db.commit()\n"
+        "except sqlite3.Error:\n    pass\n",
+    )
+    subs["uses_network"] = with_answer(
+        "rnn_forward",
+        "import socket\ntry:\n"
+        f"    socket.create_connection(('127.0.0.1', {listener_port}), timeout=2).sendall(b'x')\n"
+        "except OSError:\n    pass\n",
+    )
+
+    # Broken files
+    subs["invalid_json"] = b'{"cells": [ {"cell_type": "code", "source": '
+    subs["empty_file"] = b""
+    other = REPO / "labs" / "lab05_lstm_gru" / "lab05_lstm_gru.ipynb"
+    subs["other_lab"] = grading.filled_notebook(
+        other, REPO / "solutions" / "lab05_lstm_gru" / "lab05_lstm_gru.ipynb"
+    )
+    nb = solved()
+    big = "x" * (1 << 20)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=big)] * 3
+    subs["huge_saved_outputs"] = nb
+    subs["prints_a_flood"] = with_answer(
+        "rnn_step_forward", "for _ in range(200):\n    print('spam ' * 20000)"
+    )
+
+    for student, nb in subs.items():
+        folder = work / "submitted" / student / LAB
+        folder.mkdir(parents=True, exist_ok=True)
+        name = "lab04 (1).ipynb" if student == "wrong_name" else f"{LAB}.ipynb"
+        # Written as raw JSON, as a browser would: nbformat.write would refuse duplicate ids.
+        data = nb if isinstance(nb, bytes) else json.dumps(nb, indent=1).encode()
+        (folder / name).write_bytes(data)
+    folder = work / "submitted" / "wrong_name" / LAB
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(solved(), folder / "lab04_rnn_forward (1).ipynb")
+    subs["wrong_name"] = None
+    return subs
+
+
+@pytest.fixture(scope="module")
+def graded():
+    # Not under /tmp: the sandbox has a /tmp of its own, so paths there would prove nothing.
+    work = Path(tempfile.mkdtemp(prefix="course-grade-test-", dir="/var/tmp"))
+    course = grading.Course(root=REPO, work=work)
+    hits: list[bytes] = []
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.5)
+    stop = threading.Event()
+
+    def listen():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+                hits.append(conn.recv(10))
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    students = build_class(work, server.getsockname()[1])
+    before = {
+        p: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in [REPO / "course_utils" / "checks.py", SOURCE, RELEASE]
+    }
+    honest_file = work / "submitted" / "honest" / LAB / f"{LAB}.ipynb"
+    honest_bytes = honest_file.read_bytes()
+    rows = grader.grade(course, LAB, jobs=2, limits=LIMITS, progress=False)
+    stop.set()
+    thread.join()
+    server.close()
+    leftovers = subprocess.run(
+        ["ps", "-o", "pid=,user=,args=", "-u", "61000,61001"], capture_output=True, text=True
+    ).stdout
+    yield {
+        "course": course,
+        "work": work,
+        "rows": {r.student: r for r in rows},
+        "students": students,
+        "hits": hits,
+        "before": before,
+        "honest": (honest_file, honest_bytes),
+        "leftovers": leftovers,
+    }
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def row(graded, student):
+    return graded["rows"][student]
+
+
+def notes(graded, student) -> str:
+    r = row(graded, student)
+    return " | ".join(r.notes + r.audit)
+
+
+def test_every_submission_got_a_row_and_honest_work_full_marks(graded):
+    assert set(graded["rows"]) == set(graded["students"])
+    assert row(graded, "honest").score == FULL
+    assert row(graded, "honest_mistake").score == MISTAKE_SCORE
+    assert not row(graded, "honest").notes and not row(graded, "honest").audit
+
+
+def test_the_gradebook_holds_the_same_scores(graded):
+    got = {s.student: s.score for s in grading.scores(graded["course"])}
+    assert got == {s: r.score for s, r in graded["rows"].items()}
+
+
+@pytest.mark.parametrize(
+    ("student", "score", "reason"),
+    [
+        ("infinite_loop", STEP + XENT, "time limit"),
+        ("sleeps", STEP + XENT, "time limit"),
+        ("stubborn_loop", STEP, "ignored the interrupt"),
+        ("memory_hog", STEP + XENT, ""),
+        # The forked processes (alive for 60 s) use up the kernel's own process budget, so the
+        # Keras test after them cannot start its threads and the kernel dies: the student's
+        # own doing, and it stays inside the sandbox.
+        ("fork_bomb", STEP, "kernel died"),
+        ("os_exit", STEP, "kernel died"),
+        ("segfault_late", STEP + FORWARD, "kernel died"),
+    ],
+)
+def test_runaway_code_is_stopped_and_earlier_work_still_counts(graded, student, score, reason):
+    r = row(graded, student)
+    assert r.score == score, (r.score, r.tests, r.notes)
+    assert r.status == "graded"
+    if reason:
+        assert reason in notes(graded, student) or any(
+            reason in t["message"] for t in r.tests.values()
+        ), r.notes
+
+
+def test_memory_and_process_limits_name_themselves(graded):
+    mem = row(graded, "memory_hog").tests["test_rnn_forward_shape"]["message"]
+    assert "MemoryError" in mem
+    fork = row(graded, "fork_bomb").tests["test_rnn_forward_shape"]["message"]
+    assert "Resource temporarily unavailable" in fork or "BlockingIOError" in fork, fork
+
+
+def test_no_sandboxed_process_outlives_the_run(graded):
+    assert graded["leftovers"].strip() == ""
+
+
+def test_sys_exit_in_an_answer_cell_costs_nothing(graded):
+    assert row(graded, "sys_exit").score == FULL
+
+
+@pytest.mark.parametrize(
+    ("student", "score", "note"),
+    [
+        ("edited_test", MISTAKE_SCORE, "test_rnn_forward_values was edited"),
+        ("deleted_tests", MISTAKE_SCORE, "test_rnn_forward_values was missing"),
+        ("changed_points", FULL, "points of test_rnn_step_forward_shape changed"),
+        ("duplicated_answer", MISTAKE_SCORE, "rnn_forward appears 2 times"),
+        ("duplicated_cell_ids", FULL, "rnn_forward appears 2 times"),
+        ("reordered", FULL, "reordered"),
+        ("wrong_name", FULL, "named lab04_rnn_forward (1).ipynb"),
+        ("huge_saved_outputs", FULL, ""),
+    ],
+)
+def test_tampered_structure_is_repaired_and_noted(graded, student, score, note):
+    r = row(graded, student)
+    assert r.score == score, (r.score, r.tests, r.notes)
+    assert r.max_score == FULL
+    assert note in notes(graded, student)
+
+
+@pytest.mark.parametrize(
+    "student",
+    ["patch_numpy", "patch_helpers", "patch_builtins", "patch_during_test", "forged_eq"],
+)
+def test_monkey_patching_earns_nothing_and_is_flagged(graded, student):
+    r = row(graded, student)
+    assert r.score <= MISTAKE_SCORE, (r.score, r.tests, r.notes)
+    assert r.tests["test_rnn_forward_values"]["score"] == 0
+    assert r.audit, "the suspicious code should be flagged for review"
+
+
+def test_patching_is_reported_to_the_instructor(graded):
+    assert "numpy.allclose" in notes(graded, "patch_numpy")
+    assert "check_close" in notes(graded, "patch_helpers")
+    assert "set_custom_exc" in notes(graded, "patch_builtins")
+    assert "builtins.all" in notes(graded, "patch_builtins")
+    forward = row(graded, "patch_during_test").tests["test_rnn_forward_values"]["message"]
+    assert "Tampering" in forward and "numpy.allclose" in forward
+
+
+def test_solutions_cannot_be_read(graded):
+    r = row(graded, "reads_solutions")
+    assert r.score == STEP + XENT, (r.score, r.notes)
+
+
+def test_nothing_outside_the_sandbox_was_written(graded):
+    for path, digest in graded["before"].items():
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, path
+    honest_file, honest_bytes = graded["honest"]
+    assert honest_file.read_bytes() == honest_bytes
+    assert not (graded["work"] / "autograded" / "x.txt").exists()
+    assert row(graded, "writes_elsewhere").score == FULL
+    assert row(graded, "honest").score == FULL
+
+
+def test_the_network_is_unreachable(graded):
+    assert graded["hits"] == []
+    assert row(graded, "uses_network").score == FULL
+
+
+@pytest.mark.parametrize(
+    ("student", "reason"),
+    [
+        ("invalid_json", "not valid JSON"),
+        ("empty_file", "empty"),
+        ("other_lab", "lab05_lstm_gru"),
+    ],
+)
+def test_unreadable_submissions_score_zero_with_a_reason(graded, student, reason):
+    r = row(graded, student)
+    assert (r.score, r.status) == (0.0, "unreadable")
+    assert reason in notes(graded, student)
+
+
+def test_output_floods_are_cut_off(graded):
+    r = row(graded, "prints_a_flood")
+    assert r.score == FULL
+    nb = graded["work"] / "autograded" / "prints_a_flood" / LAB / f"{LAB}.ipynb"
+    assert nb.stat().st_size < 8 << 20
+    assert "output cut off" in nb.read_text()
+
+
+def test_feedback_shows_failures_but_never_hidden_test_source(graded):
+    hidden = set()
+    for cell in nbformat.read(SOURCE, as_version=4).cells:
+        for block in re.findall(
+            r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source, re.S
+        ):
+            hidden.update(line.strip() for line in block.splitlines() if len(line.strip()) > 30)
+    visible = RELEASE.read_text()
+    hidden = {line for line in hidden if json.dumps(line)[1:-1] not in visible}
+    assert hidden
+    feedback = graded["work"] / "feedback" / "honest_mistake" / LAB / f"{LAB}.html"
+    import html
+
+    text = html.unescape(feedback.read_text())
+    assert not [line for line in hidden if line in text]
+    assert "rnn_forward has wrong values" in text or "Likely mistake" in text
+
+
+def test_regrading_is_idempotent_and_resumable(graded):
+    course = graded["course"]
+    first = {s: r.score for s, r in graded["rows"].items()}
+    again = grader.grade(course, LAB, jobs=2, limits=LIMITS, progress=False, feedback=False)
+    assert {r.status for r in again} == {"unchanged"}
+    assert {r.student: r.score for r in again} == first
+    # An interrupted run: one student's grading never got recorded.
+    (grader.state_dir(course, LAB, "honest_mistake") / "recorded.json").unlink()
+    # A resubmission: the student fixed the mistake.
+    nbformat.write(solved(), graded["work"] / "submitted" / "sys_exit" / LAB / f"{LAB}.ipynb")
+    third = {
+        r.student: r
+        for r in grader.grade(course, LAB, jobs=2, limits=LIMITS, progress=False, feedback=False)
+    }
+    regraded = {s for s, r in third.items() if r.status != "unchanged"}
+    assert regraded == {"honest_mistake", "sys_exit"}
+    assert third["honest_mistake"].score == MISTAKE_SCORE
+    scores = grading.scores(course)
+    assert len(scores) == len(first)  # nothing counted twice
+    assert {s.student: s.score for s in scores} == {s: r.score for s, r in third.items()}
+
+
+def test_summary_and_export_for_the_instructor(graded, capsys):
+    from course_utils import cli
+
+    text = grader.summary(LAB, list(graded["rows"].values()))
+    assert "median score:" in text and "failures by test:" in text
+    assert "code to review" in text and "patch_numpy" in text
+    out = graded["work"] / "grades.csv"
+    root, work = str(REPO), str(graded["work"])
+    assert cli.main(["export", "--root", root, "--work", work, "--to", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("assignment,") and len(lines) == 1 + len(graded["rows"])
+    report = (graded["work"] / "reports" / f"{LAB}.csv").read_text()
+    assert "invalid_json" in report and "not valid JSON" in report

@@ -1,0 +1,266 @@
+"""Fast checks of what happens before any student code runs: collect, read, rebuild, audit."""
+
+from __future__ import annotations
+
+import json
+import sys
+import zipfile
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils import collect, grader, grading, submissions
+
+REPO = Path(__file__).resolve().parents[1]
+LAB = "lab04_rnn_forward"
+SOURCE = REPO / "solutions" / LAB / f"{LAB}.ipynb"
+RELEASE = REPO / "labs" / LAB / f"{LAB}.ipynb"
+
+
+def solved_json() -> dict:
+    return json.loads(json.dumps(grading.filled_notebook(RELEASE, SOURCE)))
+
+
+def ids(nb) -> list[str]:
+    return [c["metadata"].get("nbgrader", {}).get("grade_id") for c in nb["cells"]]
+
+
+# -- collect ---------------------------------------------------------------------------------
+
+
+def make_zip(path: Path, entries: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_collect_understands_canvas_moodle_and_nbgrader_layouts(tmp_path):
+    course = grading.Course(root=REPO, work=tmp_path / "class")
+    nb = RELEASE.read_bytes()
+    upload = make_zip(
+        tmp_path / "canvas.zip",
+        {
+            "smithjane_12345_67890_lab04_rnn_forward.ipynb": nb,
+            "doejohn_late_22_33_lab04_rnn_forward-1.ipynb": nb,
+            "Ada Lovelace_4711_assignsubmission_file_/lab04_rnn_forward.ipynb": nb,
+            "bob/lab04_rnn_forward/lab04_rnn_forward.ipynb": nb,
+            "carol/my work.ipynb": nb,
+            "__MACOSX/carol/._my work.ipynb": b"junk",
+            "../escape/lab04_rnn_forward.ipynb": nb,
+            "carol/.ipynb_checkpoints/my work-checkpoint.ipynb": nb,
+        },
+    )
+    result = collect.collect(course, LAB, upload)
+    assert sorted(result.imported) == ["ada_lovelace_4711", "bob", "carol", "doejohn", "smithjane"]
+    assert any("leaves the upload folder" in r for r in result.refused)
+    for student in result.imported:
+        assert (
+            tmp_path / "class" / "submitted" / student / LAB / f"{LAB}.ipynb"
+        ).read_bytes() == nb
+    assert not (tmp_path / "escape").exists() and not (tmp_path / "class" / "escape").exists()
+
+
+def test_collect_keeps_the_replaced_submission_and_skips_unchanged_ones(tmp_path):
+    course = grading.Course(root=REPO, work=tmp_path / "class")
+    folder = tmp_path / "upload" / "dana"
+    folder.mkdir(parents=True)
+    (folder / "lab.ipynb").write_bytes(RELEASE.read_bytes())
+    assert collect.collect(course, LAB, tmp_path / "upload").imported == ["dana"]
+    assert collect.collect(course, LAB, tmp_path / "upload").unchanged == ["dana"]
+    (folder / "lab.ipynb").write_text(json.dumps(solved_json()))
+    assert collect.collect(course, LAB, tmp_path / "upload").replaced == ["dana"]
+    kept = list((tmp_path / "class" / ".course" / "replaced").rglob("*.ipynb"))
+    assert len(kept) == 1 and kept[0].read_bytes() == RELEASE.read_bytes()
+
+
+def test_collect_refuses_a_second_notebook_for_a_student_and_needs_a_student_group(tmp_path):
+    course = grading.Course(root=REPO, work=tmp_path / "class")
+    folder = tmp_path / "upload" / "erin"
+    folder.mkdir(parents=True)
+    (folder / "a.ipynb").write_text("{}")
+    (folder / "b.ipynb").write_text("{}")
+    result = collect.collect(course, LAB, tmp_path / "upload")
+    assert result.imported == ["erin"] and "a second notebook for erin" in result.refused[0]
+    with pytest.raises(grading.GradingError, match="student"):
+        collect.collect(course, LAB, tmp_path / "upload", pattern=r"(\w+)\.ipynb")
+    with pytest.raises(grading.GradingError, match="neither a folder nor a zip"):
+        (tmp_path / "x.txt").write_text("x")
+        collect.collect(course, LAB, tmp_path / "x.txt")
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (b"", "empty"),
+        (b'{"cells": [', "not valid JSON (line 1"),
+        (b"[1, 2]", "not a Jupyter notebook"),
+        (b"\xff\xfe\x00", "not UTF-8"),
+    ],
+)
+def test_broken_files_are_explained(tmp_path, content, reason):
+    path = tmp_path / "nb.ipynb"
+    path.write_bytes(content)
+    data, why = submissions.read_notebook(path)
+    assert data is None and reason in why
+
+
+def test_oversized_files_are_refused_with_advice(tmp_path, monkeypatch):
+    monkeypatch.setattr(submissions, "MAX_SUBMISSION_BYTES", 10)
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(solved_json()))
+    data, why = submissions.read_notebook(path)
+    assert data is None and "Clear Outputs" in why
+
+
+def test_a_misnamed_notebook_is_found_and_noted(tmp_path):
+    folder = tmp_path / "submitted" / "fay" / LAB
+    folder.mkdir(parents=True)
+    (folder / "Untitled.ipynb").write_text("{}")
+    (tmp_path / "submitted" / "gus" / LAB).mkdir(parents=True)
+    found = {s.student: s for s in submissions.find_submissions(tmp_path / "submitted", LAB)}
+    assert (
+        found["fay"].path.name == "Untitled.ipynb"
+        and "named Untitled.ipynb" in found["fay"].notes[0]
+    )
+    assert found["gus"].path is None and "no notebook" in found["gus"].notes[0]
+
+
+# -- rebuilding ------------------------------------------------------------------------------
+
+
+def test_the_rebuilt_notebook_is_the_source_with_only_the_answers_replaced():
+    prepared = submissions.prepare(SOURCE, solved_json(), LAB)
+    assert prepared.fatal is None and prepared.notes == [] and prepared.audit == []
+    source = nbformat.read(SOURCE, as_version=4)
+    trusted = [c for c in source.cells if submissions.role(c) in {"test", "setup"}]
+    rebuilt = {
+        c.metadata["nbgrader"]["grade_id"]: c
+        for c in prepared.notebook.cells
+        if c.metadata.get("nbgrader")
+    }
+    for cell in trusted:  # hidden tests included
+        assert rebuilt[cell.metadata["nbgrader"]["grade_id"]].source == cell.source
+    ids_ = [c.id for c in prepared.notebook.cells]
+    assert len(ids_) == len(set(ids_))
+
+
+def test_every_repair_is_noted():
+    nb = solved_json()
+    cells = nb["cells"]
+    test = next(
+        c
+        for c in cells
+        if c["metadata"].get("nbgrader", {}).get("grade_id") == "test_rnn_forward_shape"
+    )
+    test["source"] = "pass"
+    test["metadata"]["nbgrader"]["points"] = 99
+    nb["cells"] = [
+        c
+        for c in cells
+        if c["metadata"].get("nbgrader", {}).get("grade_id") != "test_rnn_forward_values"
+    ]
+    fwd = next(
+        c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "rnn_forward"
+    )
+    nb["cells"].append(json.loads(json.dumps(fwd)))
+    prepared = submissions.prepare(SOURCE, nb, LAB)
+    text = " | ".join(prepared.notes)
+    for expected in [
+        "test_rnn_forward_shape was edited",
+        "points of test_rnn_forward_shape changed",
+        "test_rnn_forward_values was missing",
+        "rnn_forward appears 2 times",
+    ]:
+        assert expected in text, text
+    assert "reordered" not in text  # a pasted copy at the end is not a reordering
+
+
+def test_reordered_cells_are_graded_in_the_source_order():
+    nb = solved_json()
+    nb["cells"] = list(reversed(nb["cells"]))
+    prepared = submissions.prepare(SOURCE, nb, LAB)
+    assert any("reordered" in n for n in prepared.notes)
+    source = nbformat.read(SOURCE, as_version=4)
+    want = [c.metadata["nbgrader"]["grade_id"] for c in source.cells if c.metadata.get("nbgrader")]
+    got = [
+        c.metadata["nbgrader"]["grade_id"]
+        for c in prepared.notebook.cells
+        if c.metadata.get("nbgrader")
+    ]
+    assert got == want
+
+
+def test_a_notebook_of_another_lab_is_recognised():
+    other = "lab05_lstm_gru"
+    data = json.loads((REPO / "labs" / other / f"{other}.ipynb").read_text())
+    others = {
+        lab: {
+            c["metadata"].get("nbgrader", {}).get("grade_id")
+            for c in json.loads((REPO / "solutions" / lab / f"{lab}.ipynb").read_text())["cells"]
+        }
+        for lab in grading.list_labs(REPO)
+    }
+    prepared = submissions.prepare(SOURCE, data, LAB, others)
+    assert "lab05_lstm_gru" in prepared.fatal
+
+
+def test_stub_of_matches_the_released_answer_cells():
+    source = nbformat.read(SOURCE, as_version=4)
+    release = {
+        c.metadata["nbgrader"]["grade_id"]: c.source
+        for c in nbformat.read(RELEASE, as_version=4).cells
+        if c.metadata.get("nbgrader")
+    }
+    for cell in source.cells:
+        if submissions.role(cell) == "answer":
+            assert (
+                submissions.stub_of(cell.source) == release[cell.metadata["nbgrader"]["grade_id"]]
+            )
+
+
+@pytest.mark.parametrize(
+    ("code", "flag"),
+    [
+        ("import numpy as np\nnp.allclose = lambda *a, **k: True", "patches a module"),
+        ("import builtins\nbuiltins.len = len", "touches builtins"),
+        ("class A:\n    def __eq__(self, o):\n        return True", "__eq__"),
+        ("get_ipython().set_custom_exc((Exception,), print)", "get_ipython"),
+        ("import os\nos.fork()", "forks"),
+        ("import gc\ngc.get_objects()", "gc"),
+        ("import subprocess", "subprocess"),
+        ("def f(:\n", "does not parse"),
+    ],
+)
+def test_the_audit_flags_code_worth_a_look(code, flag):
+    assert any(flag in finding for finding in submissions.audit(code)), submissions.audit(code)
+
+
+def test_the_audit_leaves_honest_answers_alone():
+    for lab in grading.list_labs(REPO):
+        source = nbformat.read(REPO / "solutions" / lab / f"{lab}.ipynb", as_version=4)
+        code = "\n\n".join(c.source for c in source.cells if submissions.role(c) == "answer")
+        assert submissions.audit(code) == [], (lab, submissions.audit(code))
+
+
+# -- refusing to grade unconfined ------------------------------------------------------------
+
+
+def test_grading_refuses_when_the_sandbox_cannot_start(tmp_path, monkeypatch):
+    course = grading.Course(root=REPO, work=tmp_path / "class")
+    folder = tmp_path / "class" / "submitted" / "hal" / LAB
+    folder.mkdir(parents=True)
+    (folder / f"{LAB}.ipynb").write_text(json.dumps(solved_json()))
+    failing = [
+        sys.executable,
+        "-c",
+        "import sys; print('no namespaces', file=sys.stderr); sys.exit(70)",
+    ]
+    monkeypatch.setattr(grader.Sandbox, "wrap", lambda self, argv: failing)
+    with pytest.raises(grading.GradingError, match="nothing was graded"):
+        grader.grade(course, LAB, jobs=1, progress=False)
+    assert not (tmp_path / "class" / "autograded").exists()
