@@ -475,3 +475,21 @@ def test_summary_and_export_for_the_instructor(graded, capsys):
     assert lines[0].startswith("assignment,") and len(lines) == 1 + len(graded["rows"])
     report = (graded["work"] / "reports" / f"{LAB}.csv").read_text()
     assert "invalid_json" in report and "not valid JSON" in report
+
+
+def test_the_notebook_time_limit_stops_a_slow_submission_and_keeps_earlier_points():
+    """Every cell is under the cell limit (8 s), but together they overrun the notebook's 12 s."""
+    work = Path(tempfile.mkdtemp(prefix="course-grade-slow-", dir="/var/tmp"))
+    try:
+        nb = with_answer("rnn_step_forward", "import time\ntime.sleep(7)")
+        nb = with_answer("rnn_forward", "time.sleep(7)", base=nb)
+        folder = work / "submitted" / "slow" / LAB
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{LAB}.ipynb")
+        limits = grader.Limits(cell_timeout=8, notebook_timeout=12, max_processes=128)
+        course = grading.Course(root=REPO, work=work)
+        (r,) = grader.grade(course, LAB, jobs=1, limits=limits, progress=False, feedback=False)
+        assert r.score == STEP, (r.score, r.tests, r.notes)
+        assert any("notebook time limit of 12 s" in n for n in r.notes), r.notes
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
