@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import os
 import secrets
 import signal
@@ -233,6 +234,8 @@ def run(job: Job) -> dict:
                 result["sandbox"] = json.loads(report_file.read_text())
             if hidden("import course_utils.integrity as _ci; _ci.install(); del _ci", 60) != "ok":
                 raise RuntimeError("the grader's integrity guard could not start in the kernel")
+            # The notebook's time runs from here: starting the kernel is not the student's time.
+            deadline = time.monotonic() + job.notebook_timeout
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
@@ -253,7 +256,8 @@ def run(job: Job) -> dict:
                     before = [GUARD_BROKEN]
                 tick = time.monotonic()
                 replies.clear()
-                client.timeout = max(1, int(min(job.cell_timeout, deadline - tick)))
+                clipped = deadline - tick < job.cell_timeout  # the notebook's limit comes first
+                client.timeout = max(1, math.ceil(min(job.cell_timeout, deadline - tick)))
                 try:
                     client.execute_cell(cell, index)
                 except DeadKernelError:
@@ -282,6 +286,11 @@ def run(job: Job) -> dict:
                 evalue = errors[0].evalue if errors else ""
                 if timed_out():
                     status, ename, evalue = "timeout", "CellTimeoutError", timeout_reply["evalue"]
+                    if clipped:
+                        evalue = (
+                            f"the notebook's time limit of {job.notebook_timeout:g} s ran out "
+                            "while this cell ran, and it was interrupted"
+                        )
                     cell.outputs.append(_error_output(ename, evalue))
                     if hidden("pass", INTERRUPT_GRACE) != "ok":
                         dead = f"cell {index} ignored the interrupt after its time limit"
