@@ -114,12 +114,12 @@ def run(root: Path, work: Path, *, jobs: int | None = None, echo=print) -> list[
     """Release every lab, submit the demo students, and grade each lab with ``course grade``.
 
     Each lab gets its own scratch class under ``work/<lab>`` (its own gradebook). Releases run
-    in parallel; each lab is then graded by the same code as ``course grade LAB --work
-    work/<lab>``, ``jobs`` submissions at a time (default: the number of CPUs).
+    in parallel; each lab is then graded with ``course grade LAB --work work/<lab>``, ``jobs``
+    submissions at a time (default: the number of CPUs).
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from . import grader
+    from . import cli
 
     labs = grading.list_labs(grading.Course.at(root).root)
     echo(f"Releasing {len(labs)} lab(s) into {root / 'labs'} and grading three example students")
@@ -129,9 +129,11 @@ def run(root: Path, work: Path, *, jobs: int | None = None, echo=print) -> list[
         courses = list(pool.map(lambda lab: _prepare_lab(root, work, lab), labs))
     rows: list[grading.Score] = []
     for lab, course in zip(labs, courses, strict=True):
-        echo(f"\n$ course grade {lab} --work {course.work}")
-        outcomes = grader.grade(course, lab, jobs=jobs, progress=False)
-        echo(grader.summary(lab, outcomes))
+        args = ["grade", lab, "--root", str(root), "--work", str(course.work), "--quiet"]
+        args += ["--jobs", str(jobs)] if jobs else []
+        echo(f"\n$ course {' '.join(args)}")
+        if cli.main(args) != 0:
+            raise grading.GradingError(f"`course grade {lab}` failed")
         rows.extend(grading.scores(course))
     echo("")
     for lab in labs:

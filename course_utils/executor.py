@@ -33,6 +33,7 @@ from nbformat.v4 import new_code_cell, new_output
 from .sandbox import Sandbox
 
 GUARD_BROKEN = "the grader's integrity check could not run"
+_CURRENT_KM: list = []  # the kernel manager of the running job, for the orphan watchdog
 #: Grace period after interrupting a cell that ran too long, before the kernel is killed.
 INTERRUPT_GRACE = 10.0
 
@@ -146,6 +147,7 @@ def run(job: Job) -> dict:
     os.chdir(run_dir)
     km = km_class(kernel_name="python3", transport="ipc", ip="kernel")
     km.connection_file = str(run_dir / "kernel.json")
+    _CURRENT_KM[:] = [km]
     env = None
     if job.sandbox is not None:
         sandbox = Sandbox(**job.sandbox)
@@ -346,6 +348,9 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m course_utils.executor JOB.json", file=sys.stderr)
         return 2
     job = Job(**json.loads(Path(argv[0]).read_text()))
+    from .sandbox import watch_parent
+
+    watch_parent(lambda: _kill(_CURRENT_KM[0]) if _CURRENT_KM else None)
     run(job)
     return 0
 

@@ -27,6 +27,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -42,6 +43,10 @@ from .sandbox import Sandbox
 
 #: Uids for sandboxed kernels when grading runs as root: one per parallel slot.
 SANDBOX_UID_BASE = 61000
+
+#: Process groups of the running workers, so that an interrupted run can stop them at once.
+_RUNNING: set[int] = set()
+_STOPPING = threading.Event()
 
 
 @dataclass
@@ -185,6 +190,8 @@ def _run_one(
         (home / "result.json").unlink(missing_ok=True)
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
         env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        if _STOPPING.is_set():
+            return prepared, None, "grading was interrupted before this submission ran"
         with open(home / "executor.log", "wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "course_utils.executor", str(home / "job.json")],
@@ -194,12 +201,15 @@ def _run_one(
                 cwd=home,
                 start_new_session=True,
             )
+            _RUNNING.add(proc.pid)
             try:
                 proc.wait(timeout=limits.notebook_timeout + 180)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
                 return prepared, None, "the grader's worker for this submission hung and was killed"
+            finally:
+                _RUNNING.discard(proc.pid)
     finally:
         uids.put(uid)
     try:
@@ -409,38 +419,26 @@ def grade(
                 )
                 for sub, fp in todo
             }
-            for future in as_completed(futures):
-                sub, fp, started = futures[future]
-                try:
-                    prepared, result, failure = future.result()
-                except Exception as exc:  # noqa: BLE001 - one bad submission never stops the rest
-                    prepared, result, failure = submissions.Prepared(notebook=None), None, repr(exc)
-                outcome = _outcome(course, lab, sub, source, prepared, result, failure)
-                outcome.seconds = round(time.monotonic() - started, 1)
-                home = state_dir(course, lab, sub.student)
-                if result is not None:
-                    notebook = nbformat.read(home / "executed.ipynb", as_version=4)
-                else:
-                    notebook = _release_notebook(course, lab)
-                    for cell in notebook.cells:
-                        if cell.cell_type == "code":
-                            cell.outputs = [
-                                nbformat.v4.new_output(
-                                    "error",
-                                    ename="NotRun",
-                                    evalue=outcome.notes[-1] if outcome.notes else "not run",
-                                    traceback=[],
-                                )
-                            ]
-                record(course, lab, sub.student, outcome, notebook, gb)
-                (home / "recorded.json").write_text(
-                    json.dumps(
-                        {"fingerprint": fp, "outcome": dataclasses.asdict(outcome)}, indent=1
-                    )
-                )
-                outcomes[sub.student] = outcome
-                bar.update(1)
-                bar.set_postfix_str(f"{sub.student}: {outcome.score:g}/{outcome.max_score:g}")
+            try:
+                completed = as_completed(futures)
+                for future in completed:
+                    _record_one(course, lab, source, future, futures, outcomes, gb, bar)
+            except KeyboardInterrupt:
+                _STOPPING.set()
+                pool.shutdown(wait=False, cancel_futures=True)
+                for pid in list(_RUNNING):
+                    try:
+                        os.killpg(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                done = sum(1 for o in outcomes.values() if o.status != "unchanged")
+                raise GradingError(
+                    f"interrupted: {done} of {len(todo)} submission(s) were graded and recorded; "
+                    f"run `course grade {lab}` again to grade the rest"
+                ) from None
+            finally:
+                _STOPPING.clear()
+
         bar.close()
         rows = [outcomes[s.student] for s in found]
         write_report(course, lab, rows)
@@ -450,6 +448,39 @@ def grade(
     finally:
         fcntl.flock(lock, fcntl.LOCK_UN)
         lock.close()
+
+
+def _record_one(course, lab, source, future, futures, outcomes, gb, bar) -> None:
+    """Score one finished submission, record it, and remember that it is done."""
+    sub, fp, started = futures[future]
+    try:
+        prepared, result, failure = future.result()
+    except Exception as exc:  # noqa: BLE001 - one bad submission never stops the rest
+        prepared, result, failure = submissions.Prepared(notebook=None), None, repr(exc)
+    outcome = _outcome(course, lab, sub, source, prepared, result, failure)
+    outcome.seconds = round(time.monotonic() - started, 1)
+    home = state_dir(course, lab, sub.student)
+    if result is not None:
+        notebook = nbformat.read(home / "executed.ipynb", as_version=4)
+    else:
+        notebook = _release_notebook(course, lab)
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                cell.outputs = [
+                    nbformat.v4.new_output(
+                        "error",
+                        ename="NotRun",
+                        evalue=outcome.notes[-1] if outcome.notes else "not run",
+                        traceback=[],
+                    )
+                ]
+    record(course, lab, sub.student, outcome, notebook, gb)
+    (home / "recorded.json").write_text(
+        json.dumps({"fingerprint": fp, "outcome": dataclasses.asdict(outcome)}, indent=1)
+    )
+    outcomes[sub.student] = outcome
+    bar.update(1)
+    bar.set_postfix_str(f"{sub.student}: {outcome.score:g}/{outcome.max_score:g}")
 
 
 def _outcome(course, lab, sub, source, prepared, result, failure) -> Outcome:

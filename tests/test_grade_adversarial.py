@@ -493,3 +493,45 @@ def test_the_notebook_time_limit_stops_a_slow_submission_and_keeps_earlier_point
         assert any("notebook time limit of 12 s" in n for n in r.notes), r.notes
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_an_interrupted_run_stops_at_once_and_the_next_run_finishes_the_job():
+    """Ctrl-C during `course grade`: the running worker and its kernel stop, nothing half-done
+    is recorded, and running the command again grades exactly what is left."""
+    import os
+    import signal
+    import sys
+    import time
+
+    work = Path(tempfile.mkdtemp(prefix="course-grade-interrupt-", dir="/var/tmp"))
+    try:
+        students = [f"s{i}" for i in range(4)]
+        for student in students:
+            folder = work / "submitted" / student / LAB
+            folder.mkdir(parents=True)
+            nbformat.write(solved(), folder / f"{LAB}.ipynb")
+        cmd = [sys.executable, "-m", "course_utils", "grade", LAB, "--root", str(REPO)]
+        cmd += ["--work", str(work), "--jobs", "1", "-q", "--no-feedback"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        state = grader.state_dir(grading.Course(root=REPO, work=work), LAB)
+        deadline = time.monotonic() + 180
+        while not list(state.glob("*/recorded.json")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert list(state.glob("*/recorded.json")), "the first submission was never recorded"
+        time.sleep(1.5)  # the next worker is running now
+        os.kill(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 1 and "interrupted" in err, err
+        time.sleep(2)
+        left = subprocess.run(["ps", "-o", "pid=", "-u", "61000"], capture_output=True, text=True)
+        assert left.stdout.strip() == ""
+        done = {p.parent.name for p in state.glob("*/recorded.json")}
+        assert done and done != set(students)
+        course = grading.Course(root=REPO, work=work)
+        # The same limits as the command's defaults (other limits would regrade everything).
+        rows = grader.grade(course, LAB, jobs=2, progress=False, feedback=False)
+        assert {r.student for r in rows if r.status == "unchanged"} == done
+        assert all(r.score == FULL for r in rows)
+        assert sorted(s.student for s in grading.scores(course)) == students
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
