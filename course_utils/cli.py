@@ -1,6 +1,6 @@
 """The ``course`` command (also ``python -m course_utils``).
 
-A term: ``course release`` -> ``course collect LAB --from ...`` -> ``course grade LAB`` ->
+A term: ``course release`` -> ``course collect LAB SOURCE`` -> ``course grade LAB`` ->
 ``course feedback LAB`` (``grade`` already writes it) -> ``course export``.
 """
 
