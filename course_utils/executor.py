@@ -1,9 +1,11 @@
 """Execute one prepared submission in a sandboxed kernel, cell by cell, and record what happened.
 
-``python -m course_utils.executor JOB.json`` is what ``course grade`` starts once per submission
-(its own process, so a crash here never touches another student). The job names the prepared
-notebook (see ``course_utils.submissions.prepare``), where to write the executed notebook and the
-result, the time limits and the sandbox. The result lists, for every code cell, one of:
+``python -m course_utils.executor JOB.json`` runs one job; ``--serve`` runs job after job, their
+paths read from stdin: ``course grade`` keeps one such worker per parallel slot. Every submission
+still gets its own kernel process and sandbox, so a crash in one never touches another student.
+The job names the prepared notebook (see ``course_utils.submissions.prepare``), where to write
+the executed notebook and the result, the time limits and the sandbox. The result lists, for
+every code cell, one of:
 
 ``ok``        ran and raised nothing
 ``error``     raised (the error's name and message are kept)
@@ -342,16 +344,45 @@ def run(job: Job) -> dict:
     return result
 
 
+def serve() -> None:
+    """Run the jobs whose paths arrive on stdin, one per line, until stdin closes.
+
+    Each job's output (and its kernel's) goes to ``executor.log`` beside the job; when a job is
+    finished, a file ``done`` appears beside it. An error in one job is logged, not fatal.
+    """
+    import traceback
+
+    for line in sys.stdin:
+        path = Path(line.strip())
+        fd = os.open(path.parent / "executor.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(fd, 1)
+        os.dup2(fd, 2)
+        os.close(fd)
+        try:
+            run(Job(**json.loads(path.read_text())))
+        except Exception:  # noqa: BLE001 - the grader reads the log and reports it
+            traceback.print_exc()
+        finally:
+            _CURRENT_KM.clear()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            (path.parent / "done").write_text("")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        print("usage: python -m course_utils.executor JOB.json", file=sys.stderr)
+        print("usage: python -m course_utils.executor JOB.json | --serve", file=sys.stderr)
         return 2
-    job = Job(**json.loads(Path(argv[0]).read_text()))
     from .sandbox import watch_parent
 
     watch_parent(lambda: _kill(_CURRENT_KM[0]) if _CURRENT_KM else None)
-    run(job)
+    if argv[0] == "--serve":
+        serve()
+        return 0
+    run(Job(**json.loads(Path(argv[0]).read_text())))
     return 0
 
 

@@ -188,35 +188,78 @@ def _run_one(
         }
         (home / "job.json").write_text(json.dumps(job, indent=1))
         (home / "result.json").unlink(missing_ok=True)
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         if _STOPPING.is_set():
             return prepared, None, "grading was interrupted before this submission ran"
-        with open(home / "executor.log", "wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "course_utils.executor", str(home / "job.json")],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=home,
-                start_new_session=True,
-            )
-            _RUNNING.add(proc.pid)
-            try:
-                proc.wait(timeout=limits.notebook_timeout + 180)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-                return prepared, None, "the grader's worker for this submission hung and was killed"
-            finally:
-                _RUNNING.discard(proc.pid)
+        worker = _worker()
+        done = home / "done"
+        done.unlink(missing_ok=True)
+        worker.stdin.write(f"{home / 'job.json'}\n".encode())
+        worker.stdin.flush()
+        _RUNNING.add(worker.pid)
+        try:
+            deadline = time.monotonic() + limits.notebook_timeout + 180
+            while not done.exists() and worker.poll() is None:
+                if time.monotonic() > deadline:
+                    _kill_worker(worker)
+                    return prepared, None, "the grader's worker hung on this submission; killed"
+                time.sleep(0.05)
+        finally:
+            _RUNNING.discard(worker.pid)
     finally:
         uids.put(uid)
     try:
         return prepared, json.loads((home / "result.json").read_text()), None
     except (OSError, ValueError):
-        tail = (home / "executor.log").read_text(errors="replace")[-1500:]
-        return prepared, None, f"the grader's worker failed (exit {proc.returncode}): {tail}"
+        log = home / "executor.log"
+        tail = log.read_text(errors="replace")[-1500:] if log.is_file() else ""
+        return prepared, None, f"the grader's worker failed (exit {worker.poll()}): {tail}"
+
+
+# One long-lived executor process per worker thread: it runs that thread's submissions one after
+# another (each in its own sandboxed kernel), so its imports are paid once, not per submission.
+_LOCAL = threading.local()
+_WORKERS: list[subprocess.Popen] = []
+
+
+def _worker() -> subprocess.Popen:
+    proc = getattr(_LOCAL, "worker", None)
+    if proc is None or proc.poll() is not None:
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "course_utils.executor", "--serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+        _LOCAL.worker = proc
+        _WORKERS.append(proc)
+    return proc
+
+
+def _kill_worker(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    proc.wait()
+
+
+def _stop_workers() -> None:
+    """Let every worker finish and exit (they stop when their input closes)."""
+    for proc in _WORKERS:
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+    for proc in _WORKERS:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            _kill_worker(proc)
+    _WORKERS.clear()
 
 
 # --------------------------------------------------------------------------------------------
@@ -431,6 +474,9 @@ def grade(
                         os.killpg(pid, signal.SIGKILL)
                     except OSError:
                         pass
+                for proc in _WORKERS:
+                    _kill_worker(proc)
+                _WORKERS.clear()
                 done = sum(1 for o in outcomes.values() if o.status != "unchanged")
                 raise GradingError(
                     f"interrupted: {done} of {len(todo)} submission(s) were graded and recorded; "
@@ -440,12 +486,14 @@ def grade(
                 _STOPPING.clear()
 
         bar.close()
+        _stop_workers()
         rows = [outcomes[s.student] for s in found]
         write_report(course, lab, rows)
         if feedback:
             course.nbgrader("generate_feedback", lab, "--force")
         return rows
     finally:
+        _stop_workers()
         fcntl.flock(lock, fcntl.LOCK_UN)
         lock.close()
 
