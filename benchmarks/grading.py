@@ -80,7 +80,7 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per cell, both runs")
     parser.add_argument("--work", default=str(ROOT / "build" / "benchmark-grading"))
     args = parser.parse_args()
-    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
+    os.environ["PATH"] = grading.tool_environment()["PATH"]
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
     results = {}

@@ -38,7 +38,7 @@ import nbformat
 from nbformat.v4 import new_markdown_cell
 
 from . import submissions
-from .grading import Course, GradingError, list_labs
+from .grading import Course, GradingError, list_labs, tool_environment
 from .sandbox import Sandbox
 
 #: Uids for sandboxed kernels when grading runs as root: one per parallel slot.
@@ -224,14 +224,12 @@ _WORKERS: list[subprocess.Popen] = []
 def _worker() -> subprocess.Popen:
     proc = getattr(_LOCAL, "worker", None)
     if proc is None or proc.poll() is not None:
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-        env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
         proc = subprocess.Popen(
             [sys.executable, "-m", "course_utils.executor", "--serve"],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            env=env,
+            env=tool_environment(),
             start_new_session=True,
         )
         _LOCAL.worker = proc
@@ -346,9 +344,10 @@ def record(course: Course, lab: str, student: str, outcome: Outcome, notebook, g
     gb.db.commit()
     out_dir = course.work / "autograded" / student / lab
     out_dir.mkdir(parents=True, exist_ok=True)
-    lines = outcome.notes + [f"needs review: the answers' code {a}" for a in outcome.audit]
-    if lines:
-        notebook.cells.insert(0, _notes_cell(lines))
+    # The notes (repairs, limits hit) reach the student's feedback too; the review flags are
+    # the instructor's (report and summary), since they are hints, not findings.
+    if outcome.notes:
+        notebook.cells.insert(0, _notes_cell(outcome.notes))
     tmp = out_dir / f".{lab}.ipynb.tmp"
     nbformat.write(notebook, tmp)
     tmp.replace(out_dir / f"{lab}.ipynb")
@@ -391,9 +390,7 @@ def grade(
 
     limits = limits or Limits()
     # nbgrader's Gradebook runs `alembic` from PATH when it creates a database: use ours.
-    bin_dir = str(Path(sys.executable).parent)
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
+    os.environ["PATH"] = tool_environment()["PATH"]
     if lab not in list_labs(course.root):
         raise GradingError(
             f"there is no lab {lab!r}; the labs are: {', '.join(list_labs(course.root))}"

@@ -23,6 +23,24 @@ class GradingError(RuntimeError):
     """An nbgrader step failed; the message carries its log."""
 
 
+def tool_environment() -> dict[str, str]:
+    """The environment for nbgrader and grading workers: this venv's bin/ first on PATH.
+
+    nbgrader runs `alembic`, and kernels run `python`, from PATH; without this they would pick
+    up whatever else is installed. Also quiets TensorFlow's and the debugger's start-up noise.
+    """
+    path = os.environ.get("PATH", "")
+    bin_dir = str(Path(sys.executable).parent)
+    if bin_dir not in path.split(os.pathsep):
+        path = os.pathsep.join([bin_dir, path])
+    return {
+        **os.environ,
+        "PATH": path,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    }
+
+
 @dataclass(frozen=True)
 class Course:
     """Where the course's notebooks live (``root``) and where one class's grading state lives."""
@@ -57,15 +75,9 @@ class Course:
         cmd = [sys.executable, "-m", "nbgrader", *args]
         cmd += [f"--CourseDirectory.{key}={value}" for key, value in settings.items()]
         self.work.mkdir(parents=True, exist_ok=True)
-        # nbgrader runs `alembic`, and the kernel runs `python`, from PATH: use this environment's.
-        bin_dir = str(Path(sys.executable).parent)
-        env = {
-            **os.environ,
-            "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
-            "TF_CPP_MIN_LOG_LEVEL": "2",
-            "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-        }
-        proc = subprocess.run(cmd, cwd=self.root, capture_output=True, text=True, env=env)
+        proc = subprocess.run(
+            cmd, cwd=self.root, capture_output=True, text=True, env=tool_environment()
+        )
         if proc.returncode != 0:
             raise GradingError(
                 f"`nbgrader {' '.join(args)}` failed (exit {proc.returncode}):\n"

@@ -15,7 +15,6 @@ attack this module itself from inside the same process; the static audit in
 
 from __future__ import annotations
 
-import builtins
 import gc
 import json
 import os
@@ -56,19 +55,23 @@ class Guard:
         self.objects: list[tuple[object, dict]] = []
         self.names: dict[str, object] = {}
         self.hooks = {name: getattr(sys, name, None) for name in _HOOKS}
-        self.shell_lists = {}
         self.snapshot([])
         kernel = getattr(shell, "kernel", None)
         for obj in (shell, kernel, getattr(kernel, "session", None)):
             if obj is not None:
                 self.objects.append((obj, self._overrides(obj)))
-        self.shell_lists = {
-            "ast_transformers": list(shell.ast_transformers),
-            "input_transformers_post": list(shell.input_transformers_post),
-            "input_transformers_cleanup": list(shell.input_transformer_manager.cleanup_transforms),
-            "line_transforms": list(shell.input_transformer_manager.line_transforms),
-        }
+        self.shell_lists = {name: list(live) for name, live in self._live_lists().items()}
         self.events = {k: list(v) for k, v in shell.events.callbacks.items()}
+
+    def _live_lists(self) -> dict[str, list]:
+        """IPython's lists of code transformers, which could rewrite a test before it runs."""
+        manager = self.shell.input_transformer_manager
+        return {
+            "ast_transformers": self.shell.ast_transformers,
+            "input_transformers_post": self.shell.input_transformers_post,
+            "cleanup_transforms": manager.cleanup_transforms,
+            "line_transforms": manager.line_transforms,
+        }
 
     @staticmethod
     def _overrides(obj) -> dict:
@@ -167,16 +170,10 @@ class Guard:
         if shell.custom_exceptions:
             changed.append("IPython custom exception handler (set_custom_exc)")
             shell.custom_exceptions = ()
-        for attr, saved in self.shell_lists.items():
-            holder = (
-                shell.input_transformer_manager
-                if attr in {"input_transformers_cleanup", "line_transforms"}
-                else shell
-            )
-            real = {"input_transformers_cleanup": "cleanup_transforms"}.get(attr, attr)
-            if list(getattr(holder, real)) != saved:
-                changed.append(f"IPython {attr}")
-                getattr(holder, real)[:] = saved
+        for name, live in self._live_lists().items():
+            if list(live) != self.shell_lists[name]:
+                changed.append(f"IPython {name}")
+                live[:] = self.shell_lists[name]
         for event, callbacks in shell.events.callbacks.items():
             if list(callbacks) != self.events.get(event, []):
                 changed.append(f"IPython event callbacks ({event})")
@@ -186,8 +183,6 @@ class Guard:
             if name not in skip and user_ns.get(name, _MISSING) is not value:
                 changed.append(f"the name {name!r} (set by the notebook, rebound by the answer)")
                 user_ns[name] = value
-        if builtins.__dict__.get("__import__") is not self.modules["builtins"][1]["__import__"]:
-            builtins.__import__ = self.modules["builtins"][1]["__import__"]
         return changed
 
     def check(self, report_path: str, names: list[str] | None = None) -> None:
