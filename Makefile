@@ -12,7 +12,7 @@ NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sani
 help:
 	@echo "make demo     install, regenerate labs/, autograde example submissions, print scores"
 	@echo "make test     install, then lint, unit tests, nbgrader checks and every notebook (fast mode)"
-	@echo "make lab      start JupyterLab in labs/ (students)"
+	@echo "make lab      copy each lab into my-labs/ (once) and start JupyterLab there (students)"
 	@echo "make release  regenerate the student labs/ from solutions/ (instructors)"
 	@echo "make format   ruff format + fix"
 
@@ -44,8 +44,9 @@ format: install
 test: lint
 	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests lectures solutions $(NBVAL)
 
+# Your answers live in my-labs/ (git-ignored): a course update never touches them.
 lab: install
-	$(BIN)/jupyter lab labs/
+	$(BIN)/course lab $(LAB_ARGS)
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

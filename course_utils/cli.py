@@ -118,6 +118,23 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lab(args: argparse.Namespace, jupyter_args: list[str]) -> int:
+    import os
+
+    from . import workspace
+
+    root = Path(args.root).resolve()
+    into = Path(args.dir).resolve() if args.dir else root / workspace.DEFAULT_DIR
+    for change in workspace.prepare(root, into):
+        if change.action != "kept":
+            print(change)
+    print(f"Your labs are in {into}; JupyterLab opens there.", flush=True)
+    jupyter_lab = Path(sys.executable).with_name("jupyter-lab")
+    argv = [str(jupyter_lab), f"--ServerApp.root_dir={into}", *jupyter_args]
+    os.execv(argv[0], argv)
+    return 1  # not reached
+
+
 def _class_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", default=".", help="course checkout (default: .)")
     p.add_argument(
@@ -186,6 +203,17 @@ def build_parser() -> argparse.ArgumentParser:
     _class_options(exp)
     exp.set_defaults(func=_export)
 
+    lab = sub.add_parser(
+        "lab",
+        help="students: copy each released lab into my-labs/ (once) and open JupyterLab there",
+        description="Copy each lab of labs/ into your own folder the first time, offer a newer "
+        "release beside your copy (never over it), then start JupyterLab in that folder. "
+        "Arguments this command does not know are passed to `jupyter lab`.",
+    )
+    lab.add_argument("--root", default=".", help="course checkout (default: .)")
+    lab.add_argument("--dir", help="where your copies live (default: ROOT/my-labs)")
+    lab.set_defaults(func=_lab, passthrough=True)
+
     dem = sub.add_parser("demo", help="autograde made-up submissions of every lab and show scores")
     dem.add_argument("--root", default=".", help="course checkout (default: .)")
     dem.add_argument("--work", help="where the demo class lives (default: build/demo)")
@@ -196,8 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``course`` command."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "passthrough", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
+        if getattr(args, "passthrough", False):
+            return args.func(args, extra)
         return args.func(args)
     except Exception as exc:  # one readable line for known failures, not a traceback
         from .datasets import DataError, DataNotFoundError

@@ -8,7 +8,8 @@ the executed notebook and the result, the time limits and the sandbox. The resul
 every code cell, one of:
 
 ``ok``        ran and raised nothing
-``error``     raised (the error's name and message are kept)
+``error``     raised (the error's name and message are kept), or, for a test cell, wrote to
+              stderr: nbgrader fails such a cell, and so does ``course grade``
 ``timeout``   ran longer than the cell time limit and was interrupted
 ``tampered``  a trusted cell during which the grader's guard found patched functions
 ``not-run``   never ran: the kernel died earlier, or the notebook time limit was used up
@@ -116,6 +117,21 @@ def _client_class():
             return super().output(outs, msg, display_id, cell_index)
 
     return SandboxedKernelManager, LimitedClient
+
+
+STDERR_FAILS = (
+    "a test that writes to stderr fails, as in nbgrader (warnings print with the output, so "
+    "this was a print to sys.stderr or output of native code)."
+)
+
+
+def stderr_text(cell: nbformat.NotebookNode) -> str:
+    """What a cell wrote to stderr, apart from the grader's own notes."""
+    return "".join(
+        o.text
+        for o in cell.outputs
+        if o.output_type == "stream" and o.name == "stderr" and not o.text.startswith("[grader]")
+    ).strip()
 
 
 def _error_output(ename: str, evalue: str) -> nbformat.NotebookNode:
@@ -260,8 +276,15 @@ def run(job: Job) -> dict:
                     before = [GUARD_BROKEN]
                 tick = time.monotonic()
                 replies.clear()
-                clipped = deadline - tick < job.cell_timeout  # the notebook's limit comes first
-                client.timeout = max(1, math.ceil(min(job.cell_timeout, deadline - tick)))
+                if role == "setup":
+                    # The instructor's set-up (importing TensorFlow takes seconds on a busy
+                    # machine) is not the student's time: it gets the start-up limit, and the
+                    # notebook's clock stops while it runs (see below).
+                    clipped = False
+                    client.timeout = max(1, math.ceil(max(job.cell_timeout, job.startup_timeout)))
+                else:
+                    clipped = deadline - tick < job.cell_timeout  # the notebook's limit first
+                    client.timeout = max(1, math.ceil(min(job.cell_timeout, deadline - tick)))
                 try:
                     client.execute_cell(cell, index)
                 except DeadKernelError:
@@ -271,6 +294,8 @@ def run(job: Job) -> dict:
                     record(index, cell, "error", "DeadKernelError", dead, time.monotonic() - tick)
                     continue
                 seconds = time.monotonic() - tick
+                if role == "setup":
+                    deadline += seconds
                 errors = [o for o in cell.outputs if o.output_type == "error"]
                 reply = replies[-1].get("content", {}) if replies else {}
                 if not errors and reply.get("status", "ok") != "ok":
@@ -288,6 +313,11 @@ def run(job: Job) -> dict:
                 status = "error" if errors else "ok"
                 ename = errors[0].ename if errors else ""
                 evalue = errors[0].evalue if errors else ""
+                if status == "ok" and role == "test" and (said := stderr_text(cell)):
+                    # nbgrader's rule, so that Validate and course grade agree on every test.
+                    status, ename = "error", "StderrOutput"
+                    evalue = f"{STDERR_FAILS} It wrote: {said[:300]}"
+                    cell.outputs.append(_error_output(ename, evalue))
                 if timed_out():
                     status, ename, evalue = "timeout", "CellTimeoutError", timeout_reply["evalue"]
                     if clipped:

@@ -123,7 +123,6 @@ def sandbox_for(course: Course, run_dir: Path, limits: Limits, uid: int) -> Sand
         require_isolation=limits.require_isolation,
         env={
             "MPLBACKEND": "Agg",
-            "TF_CPP_MIN_LOG_LEVEL": "2",
             "PYDEVD_DISABLE_FILE_VALIDATION": "1",
             "OMP_NUM_THREADS": "1",
         },

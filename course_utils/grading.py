@@ -11,7 +11,8 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
@@ -23,22 +24,19 @@ class GradingError(RuntimeError):
     """An nbgrader step failed; the message carries its log."""
 
 
-def tool_environment() -> dict[str, str]:
-    """The environment for nbgrader and grading workers: this venv's bin/ first on PATH.
+def tool_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for nbgrader and grading workers: ``base`` (default: this process's)
+    with this venv's bin/ first on PATH.
 
     nbgrader runs `alembic`, and kernels run `python`, from PATH; without this they would pick
-    up whatever else is installed. Also quiets TensorFlow's and the debugger's start-up noise.
+    up whatever else is installed. Also quiets the debugger's start-up noise.
     """
-    path = os.environ.get("PATH", "")
+    base = os.environ if base is None else base
+    path = base.get("PATH", "")
     bin_dir = str(Path(sys.executable).parent)
     if bin_dir not in path.split(os.pathsep):
         path = os.pathsep.join([bin_dir, path])
-    return {
-        **os.environ,
-        "PATH": path,
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-    }
+    return {**base, "PATH": path, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +45,8 @@ class Course:
 
     root: Path
     work: Path
+    #: The environment nbgrader runs in (default: this process's); see ``tool_environment``.
+    env: Mapping[str, str] | None = field(default=None, compare=False)
 
     @classmethod
     def at(cls, root: str | os.PathLike, work: str | os.PathLike | None = None) -> Course:
@@ -76,7 +76,7 @@ class Course:
         cmd += [f"--CourseDirectory.{key}={value}" for key, value in settings.items()]
         self.work.mkdir(parents=True, exist_ok=True)
         proc = subprocess.run(
-            cmd, cwd=self.root, capture_output=True, text=True, env=tool_environment()
+            cmd, cwd=self.root, capture_output=True, text=True, env=tool_environment(self.env)
         )
         if proc.returncode != 0:
             raise GradingError(
