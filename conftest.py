@@ -1,6 +1,10 @@
 """Test-wide settings for tests/ and for the notebooks nbval collects (lectures/, solutions/).
 
 - Notebooks run in fast mode (COURSE_FAST=1) unless the caller set COURSE_FAST already.
+- nbval's kernels get a user's environment (``tests/user_env.py``: COURSE_FAST, COURSE_DATA_DIR,
+  nothing else of this process), not pytest's: with ``PYTEST_CURRENT_TEST`` ipykernel would
+  drop what native code writes to stderr, so a notebook would look cleaner here than to users.
+  The variables set below are for the test process itself (in-process plots and TensorFlow).
 - A notebook lists the data sets it needs in its metadata (``"course": {"datasets": [...]}``).
   When one is missing it is skipped with a reason if COURSE_DATA_DIR is unset; when
   COURSE_DATA_DIR is set, missing data is a failure (the notebook runs and reports it).
@@ -14,6 +18,22 @@ import pytest
 os.environ.setdefault("COURSE_FAST", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def pytest_configure(config):
+    try:
+        import nbval.kernel
+    except ImportError:
+        return
+    from tests.user_env import user_environment
+
+    start_new_kernel = nbval.kernel.start_new_kernel
+
+    def start_as_a_user_would(*args, **kwargs):
+        env = user_environment(activated=True, COURSE_FAST=os.environ["COURSE_FAST"])
+        return start_new_kernel(*args, **{"env": env, **kwargs})
+
+    nbval.kernel.start_new_kernel = start_as_a_user_would
 
 
 def _needed_datasets(path) -> list[str]:

@@ -74,3 +74,54 @@ def test_check_helpers_name_the_likely_mistake():
         checks.check_equal(["A"], ["a"], "tokenize(s)", likely={"case kept": ["A"]})
     with pytest.raises(AssertionError, match="should return a list, got tuple"):
         checks.check_equal(("a",), ["a"], "tokenize(s)")
+
+
+NOISE = (
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+    "I0000 00:00:1796353935.613627    2525 port.cc:153] oneDNN custom operations are on. You "
+    "may see slightly different numerical results.\n"
+    "I0000 00:00:1796353935.643440    2525 cpu_feature_guard.cc:227] This TensorFlow binary is "
+    "optimized to use available CPU instructions in performance-critical operations.\n"
+    "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild "
+    "TensorFlow with the appropriate compiler flags.\n"
+)
+
+
+def test_native_log_noise_is_dropped_and_everything_else_kept():
+    error = "E0000 00:00:1796353935.7    2525 op.cc:1] something real broke\n"
+    text = NOISE + "plain text from a library\n" + NOISE + error
+    assert runtime.drop_native_log_noise(text) == "plain text from a library\n" + error
+    assert runtime.drop_native_log_noise("") == ""
+
+
+def test_native_stderr_is_filtered_only_while_the_context_is_open():
+    """What native code writes to fd 2 inside the block loses TensorFlow's noise; after it,
+    fd 2 is the original again."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os\nfrom course_utils import runtime\n"
+        "with runtime.native_stderr_filtered():\n"
+        f"    os.write(2, {NOISE.encode()!r})\n"
+        "    os.write(2, b'kept inside\\n')\n"
+        "os.write(2, b'after\\n')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "kept inside\nafter\n"
+
+
+def test_setup_lab_shows_warnings_with_the_output(capsys):
+    import warnings
+
+    saved = warnings.showwarning
+    try:
+        runtime.setup_lab()
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            np.log(np.zeros(1))
+        out, err = capsys.readouterr()
+        assert "divide by zero encountered in log" in out and err == ""
+    finally:
+        warnings.showwarning = saved
