@@ -124,13 +124,28 @@ def _lab(args: argparse.Namespace, jupyter_args: list[str]) -> int:
     from . import workspace
 
     root = Path(args.root).resolve()
-    into = Path(args.dir).resolve() if args.dir else root / workspace.DEFAULT_DIR
-    for change in workspace.prepare(root, into):
-        if change.action != "kept":
-            print(change)
-    print(f"Your labs are in {into}; JupyterLab opens there.", flush=True)
+    if args.instructor:
+        if args.dir:
+            print(
+                "course lab: --instructor opens the course folder itself; drop --dir",
+                file=sys.stderr,
+            )
+            return 2
+        from .grading import Course
+
+        into = Course.at(root).root
+        print(f"JupyterLab opens on the course {into}; Nbgrader > Formgrader shows its class.")
+    else:
+        into = Path(args.dir).resolve() if args.dir else root / workspace.DEFAULT_DIR
+        for change in workspace.prepare(root, into):
+            if change.action != "kept":
+                print(change)
+        print(f"Your labs are in {into}; JupyterLab opens there.", flush=True)
+    # From the course folder: nbgrader's Validate and Formgrader read nbgrader_config.py there.
+    os.chdir(root)
     jupyter_lab = Path(sys.executable).with_name("jupyter-lab")
     argv = [str(jupyter_lab), f"--ServerApp.root_dir={into}", *jupyter_args]
+    sys.stdout.flush()
     os.execv(argv[0], argv)
     return 1  # not reached
 
@@ -212,6 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     lab.add_argument("--root", default=".", help="course checkout (default: .)")
     lab.add_argument("--dir", help="where your copies live (default: ROOT/my-labs)")
+    lab.add_argument(
+        "--instructor",
+        action="store_true",
+        help="open the course folder itself (no copies), for nbgrader's Formgrader",
+    )
     lab.set_defaults(func=_lab, passthrough=True)
 
     dem = sub.add_parser("demo", help="autograde made-up submissions of every lab and show scores")

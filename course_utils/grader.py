@@ -22,6 +22,7 @@ import fcntl
 import hashlib
 import json
 import os
+import pwd
 import queue
 import signal
 import statistics
@@ -102,7 +103,11 @@ def sandbox_for(course: Course, run_dir: Path, limits: Limits, uid: int) -> Sand
     import course_utils
 
     root, work = course.root, course.work
-    hide = [root / "solutions", root / "source", root / ".git", root / "build", Path.home()]
+    # The instructor's home, by $HOME and by the account's entry (they differ under sudo or a
+    # changed HOME). Hiding it also makes it passable: a 0700 home (root's) would otherwise
+    # block the kernel's uid from the interpreter installed below it (pyenv, a venv in ~).
+    homes = {Path.home(), Path(pwd.getpwuid(os.geteuid()).pw_dir)}
+    hide = [root / "solutions", root / "source", root / ".git", root / "build", *sorted(homes)]
     if work == root or root in work.parents:
         hide += [work / name for name in ("submitted", "autograded", "feedback", ".course")]
         hide += [course.gradebook, work / "exchange"]
@@ -135,15 +140,25 @@ def preflight(course: Course, lab: str, limits: Limits) -> None:
     subprocess.run(["rm", "-rf", str(run_dir)], check=False)
     run_dir.mkdir(parents=True)
     spec = sandbox_for(course, run_dir, limits, SANDBOX_UID_BASE)
-    proc = subprocess.run(spec.wrap(["/bin/true"]), capture_output=True, text=True, timeout=60)
+    # The kernel's own interpreter, not /bin/true: it must be reachable by the sandbox's uid.
+    probe = [sys.executable, "-c", "import ipykernel, course_utils"]
+    proc = subprocess.run(spec.wrap(probe), capture_output=True, text=True, timeout=120)
     report = run_dir / "report.json"
     isolation = json.loads(report.read_text()) if report.is_file() else {}
-    if proc.returncode != 0:
+    if proc.returncode != 0 and isolation.get("isolation_error"):
         raise GradingError(
             "student code cannot be confined on this machine, so nothing was graded:\n"
-            + (isolation.get("isolation_error") or proc.stderr.strip())
+            + isolation["isolation_error"]
             + "\nSee README.md, 'What grading protects against'. `--no-sandbox` grades "
             "unconfined: only for code you trust."
+        )
+    if proc.returncode != 0:
+        raise GradingError(
+            f"a kernel could not start in the sandbox, so nothing was graded: `{sys.executable} "
+            f"-c 'import ipykernel, course_utils'` failed (exit {proc.returncode}) as uid "
+            f"{SANDBOX_UID_BASE}:\n{proc.stderr.strip()[-2000:]}\nThe interpreter and the "
+            "course's package must be readable by other users (check the permissions of the "
+            "folders above them)."
         )
 
 

@@ -95,9 +95,7 @@ _NATIVE_NOISE = re.compile(
 
 def drop_native_log_noise(text: str) -> str:
     """Remove absl's preamble, glog INFO/WARNING lines and cpu_feature_guard's second line."""
-    return "".join(
-        line for line in text.splitlines(keepends=True) if not _NATIVE_NOISE.match(line)
-    )
+    return "".join(line for line in text.splitlines(keepends=True) if not _NATIVE_NOISE.match(line))
 
 
 @contextlib.contextmanager

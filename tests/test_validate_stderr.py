@@ -25,8 +25,11 @@ def lab04_with(xent_code: str, path: Path) -> Path:
     nb = grading.filled_notebook(
         REPO / "labs" / LAB / f"{LAB}.ipynb", REPO / "solutions" / LAB / f"{LAB}.ipynb"
     )
-    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id")
-                == "sequence_cross_entropy")
+    cell = next(
+        c
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade_id") == "sequence_cross_entropy"
+    )
     cell.source = xent_code
     nbformat.write(nb, path)
     return path
@@ -44,6 +47,6 @@ def test_an_answer_that_prints_to_stderr_fails_validate(tmp_path):
         "    real = targets != -1\n",
     )
     out = nbgrader_validate(lab04_with(loud, tmp_path / f"{LAB}.ipynb"))
-    assert "VALIDATION FAILED ON 3 CELL(S)" in out and "debug: computing the loss" in out, (
-        out[-3000:]
-    )
+    assert "VALIDATION FAILED ON 3 CELL(S)" in out and "debug: computing the loss" in out, out[
+        -3000:
+    ]

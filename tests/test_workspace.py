@@ -86,9 +86,18 @@ def test_course_lab_passes_unknown_arguments_to_jupyter_lab(course, tmp_path):
     """`course lab --dir D --version` copies the labs, then runs `jupyter lab --version`."""
     mine = tmp_path / "mine"
     proc = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "course"), "lab", "--root", str(course), "--dir", str(mine),
-         "--version"],
-        capture_output=True, text=True, timeout=120,
+        [
+            str(REPO / ".venv" / "bin" / "course"),
+            "lab",
+            "--root",
+            str(course),
+            "--dir",
+            str(mine),
+            "--version",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     assert "lab01_a.ipynb: your copy to work in" in proc.stdout
@@ -107,3 +116,11 @@ def test_the_checkout_ignores_students_copies_and_make_lab_uses_course_lab():
     makefile = (REPO / "Makefile").read_text()
     assert "$(BIN)/course lab $(LAB_ARGS)" in makefile
     assert workspace.DEFAULT_DIR == "my-labs"
+
+
+def test_instructor_mode_refuses_a_students_folder_and_a_non_course(course, capsys):
+    assert main(["lab", "--root", str(course), "--instructor", "--dir", "x"]) == 2
+    assert "drop --dir" in capsys.readouterr().err
+    # `course` has labs/ but no nbgrader_config.py or solutions/: not a course to grade.
+    assert main(["lab", "--root", str(course), "--instructor"]) == 1
+    assert "is not a course checkout" in capsys.readouterr().err

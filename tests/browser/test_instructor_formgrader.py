@@ -1,0 +1,197 @@
+"""An instructor's side: `course grade` a small class, then read the result in the Formgrader.
+
+Where the Formgrader looks for the class (nbgrader 0.9.6, server_extensions/formgrader): it
+loads nbgrader_config.py from the *server's working directory* (and the Jupyter config dirs),
+takes the course root from ``CourseDirectory.root``, which defaults to that working directory,
+and the gradebook from ``<root>/gradebook.db``. It also needs the course root to be at or below
+the server's ``root_dir``: its links to notebooks (the "open live notebook" link of the
+manual-grading page, the assignments' source and release folders) are paths relative to
+``root_dir``. ``course lab --instructor`` starts the server in the course folder, serving it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils import demo, grading
+from tests.browser.conftest import LOGS, REPO, lab_args
+from tests.browser.jupyterlab import click_menu, free_port, quiet_news, start_lab
+from tests.user_env import user_environment
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+LAB = "lab04_rnn_forward"
+
+
+def _open_up(folder: Path) -> None:
+    """World-readable: `course grade` runs the kernels as uid 61000+, which must read the class."""
+    for dirpath, _, filenames in os.walk(folder):
+        os.chmod(dirpath, 0o755)
+        for name in filenames:
+            os.chmod(os.path.join(dirpath, name), 0o644)
+
+
+@pytest.fixture(scope="module")
+def graded_class(browser):
+    """A small course (config, solutions/, labs/) whose three demo students are graded.
+
+    Under /var/tmp, not pytest's tmp_path: that is private to root (0700), and the sandboxed
+    kernels, running as another uid, could not reach the submissions through it.
+    """
+    root = Path(tempfile.mkdtemp(prefix="course-browser-", dir="/var/tmp"))
+    try:
+        shutil.copy2(REPO / "nbgrader_config.py", root)
+        skip = shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__")
+        for folder in ("solutions", "labs"):
+            shutil.copytree(REPO / folder, root / folder, ignore=skip)
+        course = grading.Course(root=root, work=root)
+        students = demo.make_submissions(course, LAB)
+        _open_up(root)
+        # A temporary HOME, not /root: the venv's Python may live below a 0700 home (pyenv in
+        # /root), which the sandbox must still let the kernels' uid reach.
+        home = root / "instructor-home"
+        home.mkdir()
+        proc = subprocess.run(
+            [str(REPO / ".venv/bin/course"), "grade", LAB, "--root", str(root), "--jobs", "2"]
+            + ["--quiet"],
+            cwd=root,
+            env=user_environment(home=home),
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        assert proc.returncode == 0, (
+            f"`course grade {LAB}` should succeed; exit {proc.returncode}:\n"
+            f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+        scores = {s.student: s for s in grading.scores(course) if s.lab == LAB}
+        assert set(scores) == set(students), f"gradebook has {sorted(scores)}, not {students}"
+        # Sanity of the grading itself, so the browser compares against believable numbers.
+        full = scores["demo_complete"].max_score
+        assert scores["demo_complete"].score == full, f"{proc.stdout}"
+        assert scores["demo_untouched"].score == 0, f"{proc.stdout}"
+        assert 0 < scores["demo_mistake"].score < full, f"{proc.stdout}"
+        yield root, scores
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def formgrader_lab(graded_class, tmp_path_factory):
+    """JupyterLab as `course lab` starts it, but in the course folder and serving it."""
+    root, _ = graded_class
+    home = tmp_path_factory.mktemp("instructor-home")
+    quiet_news(home)
+    port, token = free_port(), secrets.token_hex(16)
+    # What the README tells instructors: `course lab --instructor` serves the course folder
+    # itself (no student copies) from there, so Formgrader finds the class and its links work.
+    cmd = [str(REPO / ".venv/bin/course"), "lab", "--root", str(root), "--instructor"]
+    server = start_lab(
+        cmd + lab_args(port, token),
+        cwd=root,
+        home=home,
+        root_dir=root,
+        port=port,
+        token=token,
+        log_path=LOGS / "instructor-course-lab.log",
+    )
+    yield server
+    server.stop()
+
+
+def _score(text: str) -> tuple[float, float]:
+    got, of = (float(x) for x in text.split("/"))
+    return got, of
+
+
+def test_formgrader_shows_the_scores_course_grade_recorded(
+    page, snapshot, graded_class, formgrader_lab
+):
+    root, scores = graded_class
+    page.goto(formgrader_lab.lab_url())
+    page.locator(".jp-NotebookPanel, .jp-Launcher").first.wait_for(timeout=60_000)
+    click_menu(page, "Nbgrader", "Formgrader")
+    frame = page.frame_locator("iframe[src*='formgrader']")
+
+    # Manage Assignments: the lab is listed, with its three submissions.
+    row = frame.locator("tr", has=frame.locator("td", has_text=re.compile(rf"^\s*{LAB}\s*$")))
+    try:
+        row.wait_for(timeout=60_000)
+    except Exception as exc:
+        raise AssertionError(
+            f"Formgrader's Manage Assignments should list {LAB}; it shows:\n"
+            f"{frame.locator('body').inner_text()[:3000]}\nServer log:\n"
+            f"{formgrader_lab.log_tail(20)}"
+        ) from exc
+    count = row.locator("a[href*='manage_submissions']")
+    assert count.inner_text().strip() == str(len(scores)), (
+        f"Manage Assignments: {LAB} should show {len(scores)} submissions; its row says "
+        f"{row.inner_text()!r}"
+    )
+
+    # Manage Submissions: each student's score is what `course grade` wrote to the gradebook.
+    count.click()
+    for student, recorded in scores.items():
+        srow = frame.locator("tr", has=frame.locator("td", has_text=re.compile(rf"^{student}$")))
+        srow.wait_for(timeout=30_000)
+        shown = srow.locator("td.score").inner_text().strip()
+        assert _score(shown) == (recorded.score, recorded.max_score), (
+            f"Formgrader's submissions of {LAB}: {student} should score "
+            f"{recorded.score:g} / {recorded.max_score:g} as recorded by `course grade`; "
+            f"the page shows {shown!r} (row: {srow.inner_text()!r})"
+        )
+
+    snapshot("submissions")
+
+    # The manual-grading page of one submission: the student's page, then the notebook's link.
+    student = "demo_mistake"
+    frame.locator("tr", has_text=student).locator(f"a[href*='manage_students/{student}/']").click()
+    frame.locator("a[href*='/formgrader/submissions/']").first.click()
+    notebook = frame.locator(".cell, .jp-Cell").first
+    try:
+        notebook.wait_for(timeout=60_000)
+    except Exception as exc:
+        raise AssertionError(
+            f"{student}'s manual-grading page should show the graded notebook; it shows:\n"
+            f"{frame.locator('body').inner_text()[:3000]}"
+        ) from exc
+    body = frame.locator("body").inner_text()
+    mistake = demo.MISTAKES[LAB].new
+    assert mistake in body, (
+        f"{student}'s manual-grading page should show their code ({mistake!r}); it shows:\n"
+        f"{body[:3000]}"
+    )
+    snapshot("manual-grading")
+
+    # "Open live notebook" (the breadcrumb's "Submission #n"): inside JupyterLab the page asks
+    # the lab to open its path, relative to the server's root_dir, so it must resolve there.
+    autograded = f"autograded/{student}/{LAB}/{LAB}.ipynb"
+    frame.locator("li.live-notebook a:visible").click()
+    tab = page.locator(f".lm-TabBar-tab[title*='{autograded}']")
+    try:
+        tab.wait_for(timeout=60_000)
+    except Exception as exc:
+        tabs = page.locator(".lm-TabBar-tab").evaluate_all("ts => ts.map(t => t.title)")
+        raise AssertionError(
+            f"Clicking 'Submission #n' on {student}'s manual-grading page should open "
+            f"{autograded} in JupyterLab; the open tabs are {tabs}; dialogs: "
+            f"{page.locator('.jp-Dialog').all_inner_texts()}"
+        ) from exc
+    want = len(nbformat.read(root / autograded, as_version=4).cells)
+    cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell")
+    deadline = time.monotonic() + 60
+    while cells.count() != want:  # cells are added to the page in batches
+        assert time.monotonic() < deadline, (
+            f"{page.url}: {autograded} should show its {want} cells; {cells.count()} appeared"
+        )
+        time.sleep(0.3)
