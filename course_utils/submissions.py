@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -335,10 +336,17 @@ _FORGING_DUNDERS = {
 }
 
 
+#: ``course grade`` prepares submissions in several threads, and CPython 3.11's AST constructor
+#: is not thread-safe: concurrent ``ast.parse`` calls can fail with "SystemError: AST
+#: constructor recursion depth mismatch" (python/cpython#106905), which graded a student 0.
+_AST_LOCK = threading.Lock()
+
+
 def audit(code: str) -> list[str]:
     """Name the constructs in a student's code that deserve a look (not a verdict)."""
     try:
-        tree = ast.parse(code)
+        with _AST_LOCK:
+            tree = ast.parse(code)
     except SyntaxError as exc:
         return [f"does not parse (line {exc.lineno}: {exc.msg})"]
     found: dict[str, None] = {}
