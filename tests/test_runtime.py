@@ -30,7 +30,8 @@ def test_setup_seeds_python_and_numpy():
 def test_importing_the_package_does_not_import_tensorflow():
     code = (
         "import sys, course_utils, course_utils.datasets, course_utils.plotting, "
-        "course_utils.runtime, course_utils.checks, course_utils.cli; "
+        "course_utils.runtime, course_utils.checks, course_utils.cli, course_utils.imdb, "
+        "course_utils.workspace; "
         "print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

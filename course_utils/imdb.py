@@ -1,0 +1,286 @@
+"""The course's one IMDB experiment: the split, the input pipeline, training, results records.
+
+Every lecture and lab that trains on IMDB uses the same reviews: the official 25,000 test reviews,
+and one fixed 20,000 / 5,000 train / validation split of the official training set, the same
+whether a notebook starts from raw text (``datasets.load_imdb_reviews``, the official order) or
+from word indices (``datasets.load_imdb``, which shuffles like Keras: pass its ``seed``). Model
+definitions stay in the notebooks that teach them; this module shares the plumbing only.
+TensorFlow is imported where it is used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+SPLIT_SEED = 2011  #: fixes the validation reviews for the whole course (Maas et al., 2011)
+N_TRAIN_OFFICIAL = 25_000
+N_VAL = 5_000
+#: (train, validation, test) sizes in fast mode (``COURSE_FAST=1``): a few seconds per epoch
+FAST_SIZES = (1_000, 500, 1_000)
+
+
+def split_indices(
+    n: int = N_TRAIN_OFFICIAL, n_val: int = N_VAL, *, seed: int = SPLIT_SEED
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (train, validation) indices into the official training set, each sorted."""
+    if not 0 < n_val < n:
+        raise ValueError(f"n_val must be between 1 and {n - 1}, got {n_val}")
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+@dataclass(frozen=True)
+class Split:
+    """The course's IMDB split: inputs (text or index sequences) and 0/1 labels."""
+
+    x_train: Sequence
+    y_train: np.ndarray
+    x_val: Sequence
+    y_val: np.ndarray
+    x_test: Sequence
+    y_test: np.ndarray
+
+    def sizes(self) -> str:
+        n_train, n_val, n_test = len(self.y_train), len(self.y_val), len(self.y_test)
+        return f"train {n_train:,}, validation {n_val:,}, test {n_test:,}"
+
+
+def _take(x, idx: np.ndarray):
+    if isinstance(x, np.ndarray):
+        return x[idx]
+    return [x[i] for i in idx]
+
+
+def load_imdb_orders(n_train: int, n_test: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Which official review sits at each position of ``datasets.load_imdb(seed=seed)``."""
+    rng = np.random.RandomState(seed)  # the same draws as load_imdb (and Keras): train, then test
+    orders = []
+    for n in (n_train, n_test):
+        order = np.arange(n)
+        rng.shuffle(order)
+        orders.append(order)
+    return orders[0], orders[1]
+
+
+def split(
+    train: tuple, test: tuple, *, fast: bool = False, shuffled_with: int | None = None
+) -> Split:
+    """Split ``(x_train, y_train), (x_test, y_test)`` as loaded into the course's split.
+
+    ``shuffled_with``: the ``seed`` of ``datasets.load_imdb`` (113 unless you changed it) when
+    the data comes from there; leave it out for ``load_imdb_reviews``, which keeps the official
+    order. Either way the same reviews come out, in the official order. In fast mode each part
+    is a fixed subset (``FAST_SIZES``) of the full one.
+    """
+    (x_train, y_train), (x_test, y_test) = train, test
+    if len(y_train) != N_TRAIN_OFFICIAL:
+        raise ValueError(
+            f"expected the official {N_TRAIN_OFFICIAL:,} training reviews, got {len(y_train):,}:"
+            " split the data as loaded, before taking any subset"
+        )
+    train_idx, val_idx = split_indices()
+    test_idx = np.arange(len(y_test))
+    if fast:
+        n_train, n_val, n_test = FAST_SIZES
+        train_idx, val_idx = train_idx[:n_train], val_idx[:n_val]
+        test_idx = np.random.default_rng(SPLIT_SEED).permutation(len(y_test))[:n_test]
+        test_idx.sort()
+    if shuffled_with is not None:
+        # official index -> position in the shuffled arrays
+        train_order, test_order = load_imdb_orders(len(y_train), len(y_test), shuffled_with)
+        train_idx = np.argsort(train_order)[train_idx]
+        val_idx = np.argsort(train_order)[val_idx]
+        test_idx = np.argsort(test_order)[test_idx]
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    return Split(
+        _take(x_train, train_idx),
+        y_train[train_idx],
+        _take(x_train, val_idx),
+        y_train[val_idx],
+        _take(x_test, test_idx),
+        y_test[test_idx],
+    )
+
+
+def dataset(x, y, *, batch_size: int = 128, shuffle: bool = False, seed: int = 0):
+    """A batched, prefetched ``tf.data.Dataset`` of (x, y); shuffled each epoch if asked."""
+    import tensorflow as tf
+
+    if not isinstance(x, np.ndarray):
+        x = np.asarray(x, dtype=object if x and isinstance(x[0], str) else None)
+    ds = tf.data.Dataset.from_tensor_slices((x, np.asarray(y)))
+    if shuffle:
+        ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+@dataclass
+class Run:
+    """What one ``fit`` did: Keras' history, each epoch's seconds, and the best epoch."""
+
+    history: dict[str, list[float]]
+    epoch_seconds: list[float]
+    total_seconds: float
+    best_epoch: int  #: counted from 1
+    best_val_accuracy: float
+    stopped_early: bool
+
+
+def _epoch_log(total_epochs: int, name: str):
+    import keras
+
+    class EpochLog(keras.callbacks.Callback):
+        """Times every epoch and prints one line when it ends: nothing runs silently."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.seconds: list[float] = []
+            self._start = 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self._start)
+            shown = "  ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items())
+            print(
+                f"{name} epoch {epoch + 1}/{total_epochs}: {self.seconds[-1]:.1f} s  {shown}",
+                flush=True,
+            )
+
+    return EpochLog()
+
+
+def fit(
+    model, train, val, *, epochs: int, patience: int | None = None, name: str | None = None
+) -> Run:
+    """Train ``model`` (compiled with an ``accuracy`` metric); one printed line per epoch.
+
+    With ``patience``, training stops after that many epochs without a better validation
+    accuracy, and the model keeps the weights of its best epoch.
+    """
+    import keras
+
+    log = _epoch_log(epochs, name or model.name)
+    callbacks = [log]
+    if patience is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_accuracy", mode="max", patience=patience, restore_best_weights=True
+            )
+        )
+    start = time.perf_counter()
+    history = model.fit(
+        train, validation_data=val, epochs=epochs, callbacks=callbacks, shuffle=False, verbose=0
+    )
+    total = time.perf_counter() - start
+    val_acc = history.history.get("val_accuracy")
+    if not val_acc:
+        raise ValueError("compile the model with metrics=['accuracy'] so fit can track it")
+    best = int(np.argmax(val_acc))
+    return Run(
+        history={k: [float(v) for v in vs] for k, vs in history.history.items()},
+        epoch_seconds=log.seconds,
+        total_seconds=total,
+        best_epoch=best + 1,
+        best_val_accuracy=float(val_acc[best]),
+        stopped_early=len(val_acc) < epochs,
+    )
+
+
+def machine() -> str:
+    """The machine a result was measured on, in a few words (CPU count, processor, GPU or not)."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    where = f"{len(gpus)} GPU" if gpus else "no GPU"
+    return f"{os.cpu_count()} CPUs, {platform.machine()}, {where}, TensorFlow {tf.__version__}"
+
+
+@dataclass
+class Result:
+    """One trained model's line in the course-wide IMDB results table."""
+
+    model: str
+    data: str  #: what the model saw, e.g. "last 500 words, 10,000-word vocabulary"
+    params: int
+    best_val_accuracy: float
+    best_epoch: int
+    test_accuracy: float
+    seconds_per_epoch: float
+    total_seconds: float
+    machine: str
+    source: str = ""  #: where it was trained, e.g. "lecture 03"
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, model, run: Run, test_accuracy: float, *, data: str, source: str = "") -> Result:
+        return cls(
+            model=model.name,
+            data=data,
+            params=int(model.count_params()),
+            best_val_accuracy=run.best_val_accuracy,
+            best_epoch=run.best_epoch,
+            test_accuracy=float(test_accuracy),
+            seconds_per_epoch=float(np.median(run.epoch_seconds)),
+            total_seconds=run.total_seconds,
+            machine=machine(),
+            source=source,
+        )
+
+
+def record(result: Result, path: str | os.PathLike) -> Path:
+    """Add ``result`` to the records file at ``path`` (JSON lines), replacing an older line of
+    the same model and source."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kept = [r for r in read_records(path) if (r.model, r.source) != (result.model, result.source)]
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text("".join(json.dumps(asdict(r)) + "\n" for r in [*kept, result]))
+    tmp.replace(path)
+    return path
+
+
+def read_records(path: str | os.PathLike) -> list[Result]:
+    """The results recorded at ``path`` (none if the file does not exist yet)."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    results = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            results.append(Result(**json.loads(line)))
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{path}, line {number}: not a results record ({exc})") from exc
+    return results
+
+
+def results_table(results: Sequence[Result]) -> str:
+    """A plain-text table of results, best test accuracy first."""
+    header = ["model", "source", "params", "best val (epoch)", "test", "s/epoch", "data"]
+    rows = [
+        [
+            r.model,
+            r.source,
+            f"{r.params:,}",
+            f"{r.best_val_accuracy:.3f} ({r.best_epoch})",
+            f"{r.test_accuracy:.3f}",
+            f"{r.seconds_per_epoch:.1f}",
+            r.data,
+        ]
+        for r in sorted(results, key=lambda r: -r.test_accuracy)
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in rows]
+    head = "  ".join(v.ljust(w) for v, w in zip(header, widths, strict=True))
+    return "\n".join([head, "  ".join("-" * w for w in widths), *lines])

@@ -1,0 +1,151 @@
+"""course_utils.imdb: one split for the whole course, the pipeline, fit with timing, records."""
+
+import numpy as np
+import pytest
+
+from course_utils import imdb
+
+
+def official(n_test=300):
+    """Stand-ins for the loaded data: 25,000 training 'reviews' that name their own index."""
+    x_train = [f"review {i}" for i in range(imdb.N_TRAIN_OFFICIAL)]
+    y_train = np.arange(imdb.N_TRAIN_OFFICIAL) % 2
+    x_test = [f"test {i}" for i in range(n_test)]
+    return (x_train, y_train), (x_test, np.arange(n_test) % 2)
+
+
+def test_the_split_is_fixed_disjoint_and_complete():
+    train, val = imdb.split_indices()
+    again_train, again_val = imdb.split_indices()
+    assert np.array_equal(train, again_train) and np.array_equal(val, again_val)
+    assert len(train) == 20_000 and len(val) == 5_000
+    assert not set(train) & set(val)
+    assert set(train) | set(val) == set(range(25_000))
+
+
+def test_text_and_index_sequences_get_the_same_reviews():
+    train, test = official()
+    as_text = imdb.split(train, test)
+    as_ids = imdb.split(([[i] for i in range(25_000)], train[1]), test)
+    assert [int(t.split()[1]) for t in as_text.x_val] == [s[0] for s in as_ids.x_val]
+    assert np.array_equal(as_text.y_train, as_ids.y_train)
+    assert as_text.sizes() == "train 20,000, validation 5,000, test 300"
+
+
+def test_arrays_are_split_too():
+    train, test = official()
+    x = np.arange(25_000)[:, None]
+    s = imdb.split((x, train[1]), (np.zeros((300, 1)), test[1]))
+    assert s.x_train.shape == (20_000, 1) and np.array_equal(s.x_train[:, 0] % 2, s.y_train)
+
+
+def test_fast_mode_takes_fixed_subsets_of_the_full_split():
+    train, test = official(n_test=5_000)
+    full, fast = imdb.split(train, test), imdb.split(train, test, fast=True)
+    assert (len(fast.y_train), len(fast.y_val), len(fast.y_test)) == imdb.FAST_SIZES
+    assert set(fast.x_train) <= set(full.x_train) and set(fast.x_val) <= set(full.x_val)
+
+
+def test_a_subset_is_refused_with_the_reason():
+    (x, y), test = official()
+    with pytest.raises(ValueError, match="official 25,000"):
+        imdb.split((x[:100], y[:100]), test)
+
+
+def test_fit_prints_every_epoch_times_it_and_restores_the_best_weights(capsys):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.5), loss="binary_crossentropy", metrics=["accuracy"]
+    )
+    # Validation labels flipped: the longer it learns, the worse it validates.
+    train, val = imdb.dataset(x, y, batch_size=16, shuffle=True), imdb.dataset(x, 1 - y)
+    run = imdb.fit(model, train, val, epochs=6, patience=1, name="probe")
+    out = capsys.readouterr().out
+    ran = len(run.epoch_seconds)
+    assert run.stopped_early and ran < 6
+    assert out.count("probe epoch ") == ran and "val_accuracy" in out
+    assert run.best_val_accuracy == max(run.history["val_accuracy"])
+    restored = model.evaluate(val, verbose=0)[1]
+    assert restored == pytest.approx(run.best_val_accuracy)
+
+
+def test_fit_needs_an_accuracy_metric():
+    import keras
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    ds = imdb.dataset(np.zeros((4, 2), "float32"), np.zeros(4, "float32"))
+    with pytest.raises(ValueError, match="accuracy"):
+        imdb.fit(model, ds, ds, epochs=1)
+
+
+def result(model="lstm", test=0.87, source="lecture 05"):
+    return imdb.Result(
+        model=model,
+        data="last 500 words",
+        params=328_353,
+        best_val_accuracy=0.88,
+        best_epoch=3,
+        test_accuracy=test,
+        seconds_per_epoch=31.5,
+        total_seconds=160.0,
+        machine="2 CPUs",
+        source=source,
+    )
+
+
+def test_records_round_trip_and_a_rerun_replaces_its_own_line(tmp_path):
+    path = tmp_path / "results" / "imdb.jsonl"
+    assert imdb.read_records(path) == []
+    imdb.record(result(), path)
+    imdb.record(result("bag_of_words", 0.89, "lecture 01"), path)
+    imdb.record(result(test=0.88), path)  # the lecture ran again
+    got = imdb.read_records(path)
+    assert [(r.model, r.test_accuracy) for r in got] == [("bag_of_words", 0.89), ("lstm", 0.88)]
+    table = imdb.results_table(got).splitlines()
+    assert table[0].startswith("model") and table[2].startswith("bag_of_words")
+    assert "0.880 (3)" in table[3] and "328,353" in table[3]
+
+
+def test_a_broken_records_file_names_the_line(tmp_path):
+    path = tmp_path / "imdb.jsonl"
+    imdb.record(result(), path)
+    path.write_text(path.read_text() + "{not json\n")
+    with pytest.raises(ValueError, match="line 2"):
+        imdb.read_records(path)
+
+
+def test_load_imdb_order_is_undone_so_both_loaders_give_the_same_reviews():
+    """load_imdb shuffles like Keras (RandomState(seed): train, then test)."""
+    (x, y), (xt, yt) = official(n_test=400)
+    train_order, test_order = imdb.load_imdb_orders(len(y), len(yt), 113)
+    shuffled = (
+        ([x[i] for i in train_order], y[train_order]),
+        ([xt[i] for i in test_order], yt[test_order]),
+    )
+    plain = imdb.split((x, y), (xt, yt))
+    undone = imdb.split(*shuffled, shuffled_with=113)
+    assert undone.x_val == plain.x_val and undone.x_test == plain.x_test
+    assert np.array_equal(undone.y_train, plain.y_train)
+    fast = imdb.split(*shuffled, shuffled_with=113, fast=True)
+    assert fast.x_train == imdb.split((x, y), (xt, yt), fast=True).x_train
+
+
+@pytest.mark.data
+def test_on_the_real_data_both_loaders_give_the_same_validation_reviews(real_data):
+    from course_utils import datasets
+
+    real_data("imdb_reviews", "imdb_word_index")
+    raw = imdb.split(*datasets.load_imdb_reviews())
+    ids = imdb.split(*datasets.load_imdb(), shuffled_with=113)
+    index = datasets.get_imdb_word_index()
+    for k in (0, 1234, 4999):
+        words = datasets.decode_review(ids.x_val[k], index).split()[1:]  # after <start>
+        assert words == datasets.keras_text_to_words(raw.x_val[k]), k
+    assert np.array_equal(raw.y_val, ids.y_val) and np.array_equal(raw.y_test, ids.y_test)
