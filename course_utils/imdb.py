@@ -110,16 +110,110 @@ def split(
     )
 
 
-def dataset(x, y, *, batch_size: int = 128, shuffle: bool = False, seed: int = 0):
-    """A batched, prefetched ``tf.data.Dataset`` of (x, y); shuffled each epoch if asked."""
+def lengths(x: Sequence) -> np.ndarray:
+    """The number of tokens of every review in ``x`` (index sequences)."""
+    return np.array([len(review) for review in x])
+
+
+def length_summary(x: Sequence, percentiles: Sequence[int] = (50, 75, 90, 95, 99)) -> str:
+    """One line on how long the reviews in ``x`` are: the given percentiles and the longest."""
+    n = lengths(x)
+    values = np.percentile(n, percentiles)
+    shown = ", ".join(f"{q}%: {int(v)}" for q, v in zip(percentiles, values, strict=True))
+    return f"{len(n):,} reviews; tokens per review at the percentiles {shown}; longest {n.max()}"
+
+
+def _bucket_batches(n_tokens: np.ndarray, width: int, maxlen: int, batch_size: int, rng):
+    """Batches of review indices with similar lengths, each with the length to pad it to."""
+    tops = np.minimum(np.maximum(np.ceil(n_tokens / width), 1) * width, maxlen).astype(int)
+    batches = []
+    for top in np.unique(tops):
+        members = np.flatnonzero(tops == top)
+        if rng is not None:
+            members = rng.permutation(members)
+        starts = range(0, len(members), batch_size)
+        batches += [(int(top), members[i : i + batch_size]) for i in starts]
+    if rng is not None:
+        batches = [batches[i] for i in rng.permutation(len(batches))]
+    return batches
+
+
+def dataset(
+    x,
+    y,
+    *,
+    batch_size: int = 128,
+    shuffle: bool = False,
+    seed: int = 0,
+    maxlen: int | None = None,
+    bucket_width: int | None = 100,
+):
+    """A batched, prefetched ``tf.data.Dataset`` of (x, y); shuffled each epoch if asked.
+
+    ``x`` is an array (one row per review), a list of strings, or, with ``maxlen``, a list of
+    word-index sequences. Those are cut to their last ``maxlen`` tokens and padded with zeros in
+    front (``"pre"``, as ``keras.utils.pad_sequences`` does by default). With ``bucket_width``,
+    reviews of similar length are batched together and each batch is padded only to the next
+    multiple of ``bucket_width`` (at most ``maxlen``): a recurrent layer then runs about as many
+    steps as the reviews have words, not ``maxlen`` for every review. ``bucket_width=None`` pads
+    every review to ``maxlen``. The batches come in a new random order every epoch when
+    ``shuffle`` is on, and always in the same order for the same ``seed``.
+    """
     import tensorflow as tf
 
+    y = np.asarray(y)
+    if maxlen is not None:
+        if isinstance(x, np.ndarray) and x.dtype != object:
+            raise ValueError("maxlen is for lists of word-index sequences, not a padded array")
+        if len(x) != len(y):
+            raise ValueError(f"{len(x):,} reviews but {len(y):,} labels")
+        if bucket_width is None:
+            return dataset(_pad(x, maxlen), y, batch_size=batch_size, shuffle=shuffle, seed=seed)
+        return _bucketed(x, y, maxlen, bucket_width, batch_size, shuffle, seed)
     if not isinstance(x, np.ndarray):
-        x = np.asarray(x, dtype=object if x and isinstance(x[0], str) else None)
-    ds = tf.data.Dataset.from_tensor_slices((x, np.asarray(y)))
+        x = np.asarray(x, dtype=object if len(x) and isinstance(x[0], str) else None)
+    if x.dtype == object and len(x) and not isinstance(x[0], str):
+        raise ValueError("these look like word-index sequences of different lengths: pass maxlen")
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
     if shuffle:
         ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _pad(x: Sequence, maxlen: int) -> np.ndarray:
+    """Last ``maxlen`` tokens of each sequence, zeros in front (int32)."""
+    out = np.zeros((len(x), maxlen), dtype="int32")
+    for row, review in enumerate(x):
+        tail = list(review)[-maxlen:]
+        if tail:
+            out[row, maxlen - len(tail) :] = tail
+    return out
+
+
+def _bucketed(x, y, maxlen, width, batch_size, shuffle, seed):
+    import tensorflow as tf
+
+    if width <= 0 or maxlen <= 0:
+        raise ValueError(f"maxlen and bucket_width must be positive, got {maxlen} and {width}")
+    n_tokens = lengths(x)
+    label_dtype = "float32" if y.dtype.kind in "biuf" else y.dtype
+    y = y.astype(label_dtype)
+    epochs = iter(range(1 << 62))
+    n_batches = len(_bucket_batches(n_tokens, width, maxlen, batch_size, None))
+
+    def batches():
+        rng = np.random.default_rng([seed, next(epochs)]) if shuffle else None
+        for top, members in _bucket_batches(n_tokens, width, maxlen, batch_size, rng):
+            yield _pad([x[i] for i in members], top), y[members]
+
+    ds = tf.data.Dataset.from_generator(
+        batches,
+        output_signature=(
+            tf.TensorSpec((None, None), tf.int32),
+            tf.TensorSpec((None,), tf.as_dtype(label_dtype)),
+        ),
+    )
+    return ds.apply(tf.data.experimental.assert_cardinality(n_batches)).prefetch(2)
 
 
 @dataclass
@@ -237,16 +331,54 @@ class Result:
         )
 
 
+RESULTS_NAME = "imdb_results.jsonl"
+
+
+def results_file(fast: bool, folder: str | os.PathLike = ".") -> Path:
+    """Where a notebook records its results: ``imdb_results.jsonl`` beside the lectures in a full
+    run, the user's cache in fast mode (so a short run never replaces the full run's numbers)."""
+    if fast:
+        from .datasets import get_cache_dir
+
+        return get_cache_dir() / "results" / RESULTS_NAME.replace(".jsonl", ".fast.jsonl")
+    return Path(folder) / RESULTS_NAME
+
+
 def record(result: Result, path: str | os.PathLike) -> Path:
     """Add ``result`` to the records file at ``path`` (JSON lines), replacing an older line of
-    the same model and source."""
+    the same model and source. Safe when several notebooks record at the same time."""
+    import fcntl
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    kept = [r for r in read_records(path) if (r.model, r.source) != (result.model, result.source)]
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text("".join(json.dumps(asdict(r)) + "\n" for r in [*kept, result]))
-    tmp.replace(path)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        old = read_records(path)
+        kept = [r for r in old if (r.model, r.source) != (result.model, result.source)]
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text("".join(json.dumps(asdict(r)) + "\n" for r in [*kept, result]))
+        tmp.replace(path)
     return path
+
+
+def evaluate(model, data) -> float:
+    """The accuracy of ``model`` (compiled with an ``accuracy`` metric) on a dataset."""
+    scores = model.evaluate(data, verbose=0, return_dict=True)
+    if "accuracy" not in scores:
+        raise ValueError("compile the model with metrics=['accuracy'] so it can be evaluated")
+    return float(scores["accuracy"])
+
+
+def model_file(name: str) -> Path:
+    """A place in the user's cache (never the repository) to save a trained model:
+    ``model.save(imdb.model_file("lstm"))``, later ``keras.saving.load_model(...)``."""
+    from .datasets import get_cache_dir
+
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"a model name is a plain file name, got {name!r}")
+    folder = get_cache_dir() / "models"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{name}.keras"
 
 
 def read_records(path: str | os.PathLike) -> list[Result]:

@@ -37,11 +37,13 @@ def fast_mode() -> bool:
     return os.environ.get(ENV_FAST, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def setup(seed: int = 42, *, tensorflow: bool = True) -> Settings:
+def setup(seed: int = 42, *, tensorflow: bool = True, deterministic: bool = True) -> Settings:
     """Seed Python, NumPy and Keras, make TensorFlow deterministic and quiet; return Settings.
 
     Call it once in the first code cell of every notebook. With ``tensorflow=False`` only
-    Python and NumPy are seeded, and TensorFlow is not imported.
+    Python and NumPy are seeded, and TensorFlow is not imported. ``deterministic=False`` leaves
+    TensorFlow's op determinism off: results then vary a little from run to run, but
+    ``compile(..., jit_compile=True)`` works (Keras switches XLA off in deterministic mode).
     """
     random.seed(seed)
     np.random.seed(seed)
@@ -50,6 +52,8 @@ def setup(seed: int = 42, *, tensorflow: bool = True) -> Settings:
         import tensorflow as tf
 
         keras.utils.set_random_seed(seed)
+        if not deterministic:
+            return Settings(seed=seed, fast=fast_mode())
         try:
             tf.config.experimental.enable_op_determinism()
         except (AttributeError, RuntimeError):
