@@ -149,3 +149,75 @@ def test_on_the_real_data_both_loaders_give_the_same_validation_reviews(real_dat
         words = datasets.decode_review(ids.x_val[k], index).split()[1:]  # after <start>
         assert words == datasets.keras_text_to_words(raw.x_val[k]), k
     assert np.array_equal(raw.y_val, ids.y_val) and np.array_equal(raw.y_test, ids.y_test)
+
+
+def batches_of(ds):
+    return [(x.numpy(), y.numpy()) for x, y in ds]
+
+
+def test_bucketing_keeps_the_last_tokens_pads_in_front_and_pads_only_to_the_bucket():
+    rng = np.random.default_rng(0)
+    reviews = [list(rng.integers(4, 50, size=n)) for n in rng.integers(1, 700, size=300)]
+    labels = np.arange(300) % 2
+    batches = batches_of(imdb.dataset(reviews, labels, maxlen=500, bucket_width=100, batch_size=32))
+    seen = []
+    for x, y in batches:
+        assert x.shape[1] % 100 == 0 and x.shape[1] <= 500
+        for row, label in zip(x, y, strict=True):
+            tokens = row[row != 0]
+            k = next(i for i, r in enumerate(reviews) if list(r[-500:]) == list(tokens))
+            assert labels[k] == label
+            longest = min(len(reviews[k]), 500)
+            assert x.shape[1] - 100 < longest <= x.shape[1]  # the smallest bucket that holds it
+            assert (row[: x.shape[1] - longest] == 0).all()  # zeros in front
+            seen.append(k)
+    assert sorted(seen) == list(range(300))  # every review once
+
+
+def test_bucketed_batches_change_order_each_epoch_and_repeat_for_a_seed():
+    reviews = [[5] * n for n in range(1, 257)]
+    labels = np.arange(256) % 2
+
+    def epochs(seed):
+        ds = imdb.dataset(
+            reviews, labels, maxlen=256, bucket_width=64, batch_size=16, shuffle=True, seed=seed
+        )
+        return [[int((x.numpy() != 0).sum()) for x, _ in ds] for _ in range(2)]
+
+    first, again = epochs(1), epochs(1)
+    assert first == again and first[0] != first[1]
+    plain = imdb.dataset(reviews, labels, maxlen=256, bucket_width=None, batch_size=16)
+    assert {x.shape[1] for x, _ in batches_of(plain)} == {256}
+    assert plain.cardinality().numpy() == 16
+
+
+def test_sequences_without_maxlen_and_padded_arrays_with_it_are_refused():
+    with pytest.raises(ValueError, match="pass maxlen"):
+        imdb.dataset(np.array([[1, 2], [3]], dtype=object), [0, 1])
+    with pytest.raises(ValueError, match="not a padded array"):
+        imdb.dataset(np.zeros((2, 5), "int32"), [0, 1], maxlen=5)
+    with pytest.raises(ValueError, match="3 reviews but 2 labels"):
+        imdb.dataset([[1], [2], [3]], [0, 1], maxlen=5)
+
+
+def test_length_summary_names_the_percentiles():
+    line = imdb.length_summary([[1] * n for n in range(1, 101)])
+    assert line.startswith("100 reviews") and "50%: 50" in line and "longest 100" in line
+
+
+def test_fast_runs_record_into_the_cache_and_full_runs_beside_the_notebook(tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    assert imdb.results_file(True).is_relative_to(tmp_path / "cache")
+    assert imdb.results_file(False, tmp_path) == tmp_path / "imdb_results.jsonl"
+    assert imdb.model_file("lstm").parent == tmp_path / "cache" / "models"
+    with pytest.raises(ValueError, match="plain file name"):
+        imdb.model_file("../lstm")
+
+
+def test_records_from_concurrent_writers_are_all_kept(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "imdb.jsonl"
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: imdb.record(result(f"m{i}"), path), range(40)))
+    assert sorted(r.model for r in imdb.read_records(path)) == sorted(f"m{i}" for i in range(40))
