@@ -89,10 +89,12 @@ def split(
     train_idx, val_idx = split_indices()
     test_idx = np.arange(len(y_test))
     if fast:
+        # random members, not the first ones: the official files are sorted by label
+        rng = np.random.default_rng(SPLIT_SEED)
         n_train, n_val, n_test = FAST_SIZES
-        train_idx, val_idx = train_idx[:n_train], val_idx[:n_val]
-        test_idx = np.random.default_rng(SPLIT_SEED).permutation(len(y_test))[:n_test]
-        test_idx.sort()
+        train_idx = np.sort(rng.permutation(train_idx)[:n_train])
+        val_idx = np.sort(rng.permutation(val_idx)[:n_val])
+        test_idx = np.sort(rng.permutation(len(y_test))[:n_test])
     if shuffled_with is not None:
         # official index -> position in the shuffled arrays
         train_order, test_order = load_imdb_orders(len(y_train), len(y_test), shuffled_with)

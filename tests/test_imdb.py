@@ -46,6 +46,14 @@ def test_fast_mode_takes_fixed_subsets_of_the_full_split():
     assert set(fast.x_train) <= set(full.x_train) and set(fast.x_val) <= set(full.x_val)
 
 
+def test_fast_subsets_are_balanced_although_the_official_files_are_sorted_by_label():
+    (x, _), (xt, _) = official(n_test=25_000)
+    sorted_labels = (np.arange(25_000) < 12_500).astype(int)  # positives first, as on disk
+    fast = imdb.split((x, sorted_labels), (xt, sorted_labels), fast=True)
+    for part in (fast.y_train, fast.y_val, fast.y_test):
+        assert 0.4 < part.mean() < 0.6
+
+
 def test_a_subset_is_refused_with_the_reason():
     (x, y), test = official()
     with pytest.raises(ValueError, match="official 25,000"):
