@@ -353,7 +353,7 @@ def record(result: Result, path: str | os.PathLike) -> Path:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
+    with open(path.with_name(f".{path.name}.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         old = read_records(path)
         kept = [r for r in old if (r.model, r.source) != (result.model, result.source)]
