@@ -346,7 +346,7 @@ def results_file(fast: bool, folder: str | os.PathLike = ".") -> Path:
     return Path(folder) / RESULTS_NAME
 
 
-def record(result: Result, path: str | os.PathLike) -> Path:
+def record(result: Result, path: str | os.PathLike) -> None:
     """Add ``result`` to the records file at ``path`` (JSON lines), replacing an older line of
     the same model and source. Safe when several notebooks record at the same time."""
     import fcntl
@@ -360,7 +360,6 @@ def record(result: Result, path: str | os.PathLike) -> Path:
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         tmp.write_text("".join(json.dumps(asdict(r)) + "\n" for r in [*kept, result]))
         tmp.replace(path)
-    return path
 
 
 def evaluate(model, data) -> float:
