@@ -417,3 +417,64 @@ def results_table(results: Sequence[Result]) -> str:
     lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in rows]
     head = "  ".join(v.ljust(w) for v, w in zip(header, widths, strict=True))
     return "\n".join([head, "  ".join("-" * w for w in widths), *lines])
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A published result to set beside one of the course's models."""
+
+    value: float
+    measure: str  #: "test" or "peak validation"
+    setting: str
+    citation: str = "Chollet (2017), Deep Learning with Python, 1st ed."
+
+
+#: Published results for models the course trains, keyed by the course model's name.
+REFERENCES: dict[str, Reference] = {
+    "bag_of_unigrams": Reference(
+        0.885, "test", "multi-hot 10,000 words, Dense(16)-Dense(16), 4 epochs; section 3.4"
+    ),
+    "embedding_last20": Reference(
+        0.75, "peak validation", "Embedding(8) + Flatten on the last 20 words; section 6.1"
+    ),
+    "glove_frozen_200": Reference(
+        0.57, "peak validation", "frozen GloVe 100d, 200 training reviews; section 6.1"
+    ),
+    "embedding_learned_200": Reference(
+        0.53, "peak validation", "learned embedding, 200 training reviews; section 6.1"
+    ),
+    "convnet": Reference(
+        0.838, "peak validation", "Conv1D(32, 7) x 2, RMSprop 1e-4, last 500 words; section 6.4"
+    ),
+    "lstm": Reference(0.893, "peak validation", "LSTM(32), last 500 words; section 6.2"),
+}
+
+
+def reference_check(result: Result) -> str:
+    """'0.893 peak validation (Chollet ...): ours 0.88, below' for a model with a reference."""
+    ref = REFERENCES.get(result.model)
+    if ref is None:
+        return ""
+    ours = result.test_accuracy if ref.measure == "test" else result.best_val_accuracy
+    verdict = "reached" if round(ours, 3) >= ref.value else "below"
+    return f"published {ref.value:.3f} {ref.measure}; ours {ours:.3f}: {verdict}"
+
+
+def results_markdown(results: Sequence[Result]) -> str:
+    """The results as a Markdown table (for the website), best test accuracy first."""
+    lines = [
+        "| model | lecture | parameters | best validation (epoch) | test | s/epoch | data |"
+        " published |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    for r in sorted(results, key=lambda r: -r.test_accuracy):
+        ref = REFERENCES.get(r.model)
+        published = f"{ref.value:.3f} {ref.measure} ({ref.setting})" if ref else ""
+        lines.append(
+            f"| {r.model} | {r.source} | {r.params:,} | {r.best_val_accuracy:.3f} "
+            f"({r.best_epoch}) | {r.test_accuracy:.3f} | {r.seconds_per_epoch:.1f} | {r.data} "
+            f"| {published} |"
+        )
+    machines = sorted({r.machine for r in results})
+    lines += ["", "Measured on: " + "; ".join(machines) + "." if machines else ""]
+    return "\n".join(lines).rstrip() + "\n"

@@ -229,3 +229,20 @@ def test_records_from_concurrent_writers_are_all_kept(tmp_path):
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda i: imdb.record(result(f"m{i}"), path), range(40)))
     assert sorted(r.model for r in imdb.read_records(path)) == sorted(f"m{i}" for i in range(40))
+
+
+def test_references_are_checked_on_the_measure_they_report():
+    lstm = result("lstm", test=0.80)  # best validation 0.88
+    assert imdb.reference_check(lstm).endswith("ours 0.880: below")  # against 0.893 validation
+    bow = result("bag_of_unigrams", test=0.887)
+    assert imdb.reference_check(bow).endswith("ours 0.887: reached")  # against 0.885 test
+    assert imdb.reference_check(result("inception_convnet")) == ""
+
+
+def test_the_markdown_table_has_a_row_per_model_and_the_published_value():
+    md = imdb.results_markdown(
+        [result("lstm", 0.87), result("bag_of_unigrams", 0.89, "lecture 01")]
+    )
+    rows = [line for line in md.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == 3 and rows[1].startswith("| bag_of_unigrams | lecture 01")
+    assert "0.893 peak validation" in rows[2] and "Measured on: 2 CPUs." in md
