@@ -7,13 +7,14 @@ BIN    := $(VENV)/bin
 JOBS   ?= 2   # pytest-xdist workers; --dist loadfile keeps each notebook on one worker
 NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: help install release demo test lint format lab clean
+.PHONY: help install release demo test lint format lab lectures clean
 
 help:
 	@echo "make demo     install, regenerate labs/, autograde example submissions, print scores"
 	@echo "make test     install, then lint, unit tests, nbgrader checks and every notebook (fast mode)"
 	@echo "make lab      copy each lab into my-labs/ (once) and start JupyterLab there (students)"
 	@echo "make release  regenerate the student labs/ from solutions/ (instructors)"
+	@echo "make lectures re-execute every lecture in full mode on the real data, print their times"
 	@echo "make format   ruff format + fix"
 
 $(BIN)/python:
@@ -47,6 +48,14 @@ test: lint
 # Your answers live in my-labs/ (git-ignored): a course update never touches them.
 lab: install
 	$(BIN)/course lab $(LAB_ARGS)
+
+# Full mode, in course order: lecture 05 builds its table from what lectures 01-04 record.
+# Needs the real data (COURSE_DATA_DIR or the download cache); run it on an otherwise idle machine.
+lectures: install
+	cd lectures && for nb in 0*.ipynb; do \
+	  env -u COURSE_FAST ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=-1 "$$nb" || exit 1; done
+	$(BIN)/python tools/lecture_times.py
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

@@ -7,7 +7,9 @@ with the spread (min-max over the rounds), the ratio to the LSTM at the same len
 per second, and the forward pass's floating-point operations per review, counted from the layer
 shapes (2 per multiply-add; a training step costs about three forward passes).
 
-The models are the ones lecture 05 compares (the same layers and parameter counts); inputs are
+The models are the IMDB models of lectures 03 to 05 (the same layers and parameter counts: the
+convnet of lecture 03, the SimpleRNN and the 10,000-word bag of words of lecture 04, the LSTM,
+GRU and conv + LSTM of lecture 05); inputs are
 random word indices, since the cost does not depend on which words they are. Notebooks call
 ``runtime.setup()``, so this does too (deterministic ops on).
 

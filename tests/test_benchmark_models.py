@@ -1,4 +1,4 @@
-"""benchmarks/models.py measures the models lecture 05 compares, and its FLOP counts add up."""
+"""benchmarks/models.py measures the IMDB models of lectures 03-05, and its FLOP counts add up."""
 
 import subprocess
 import sys
@@ -12,7 +12,7 @@ import models  # noqa: E402
 
 pytestmark = [pytest.mark.slow]
 
-#: The parameter counts lecture 05 prints for its IMDB comparison (500-token reviews).
+#: The parameter counts of the IMDB models of lectures 03-05 (for 500-token reviews).
 LECTURE_05 = {
     "bag of words": 160_033,
     "convnet": 1_315_937,

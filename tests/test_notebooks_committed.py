@@ -2,6 +2,7 @@
 outputs, nbgrader metadata that grading can rely on."""
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,47 @@ def test_every_graded_function_has_visible_and_hidden_tests(path):
         visible = [t.split("### BEGIN HIDDEN TESTS")[0] for t in mine]
         assert any(f"{name}(" in v for v in visible), f"{name} has no visible test"
         assert any("### BEGIN HIDDEN TESTS" in t for t in mine), f"{name} has no hidden test"
+
+
+def test_the_whole_course_runs_in_full_mode_within_the_limit():
+    sys.path.insert(0, str(REPO / "tools"))
+    import lecture_times
+
+    total = sum(lecture_times.lecture_seconds(path) for path in LECTURES)
+    assert total <= lecture_times.LIMIT_MINUTES * 60, (
+        f"the lectures took {total / 60:.1f} min in full mode; the limit is "
+        f"{lecture_times.LIMIT_MINUTES} min (python tools/lecture_times.py shows where it went)"
+    )
+
+
+def test_the_course_results_table_is_the_one_every_lecture_recorded():
+    from course_utils import imdb
+
+    records = imdb.read_records(REPO / "lectures" / imdb.RESULTS_NAME)
+    sources = {r.source for r in records}
+    assert sources == {f"lecture 0{n}" for n in range(1, 6)}, sources
+    assert len({r.machine for r in records}) == 1, "every result must come from one machine"
+    lecture_05 = load(REPO / "lectures" / "05_lstm_gru.ipynb")
+    printed = [
+        "".join(o.get("text", ""))
+        for c in code_cells(lecture_05)
+        if "imdb.results_table(records)" in "".join(c["source"])
+        for o in c["outputs"]
+    ]
+    assert printed and printed[0].startswith(imdb.results_table(records)), (
+        "lecture 05's table differs from lectures/imdb_results.jsonl: re-run the lectures in "
+        "order (make lectures)"
+    )
+    markdown = (REPO / "lectures" / imdb.RESULTS_NAME).with_suffix(".md").read_text()
+    assert markdown == imdb.results_markdown(records)
+
+
+def test_every_published_reference_is_reached():
+    from course_utils import imdb
+
+    records = {r.model: r for r in imdb.read_records(REPO / "lectures" / imdb.RESULTS_NAME)}
+    for model in imdb.REFERENCES:
+        assert model in records, f"no recorded result for {model}, which has a reference"
+        assert imdb.reference_check(records[model]).endswith("reached"), imdb.reference_check(
+            records[model]
+        )
