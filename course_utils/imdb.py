@@ -370,16 +370,33 @@ def evaluate(model, data) -> float:
     return float(scores["accuracy"])
 
 
-def model_file(name: str) -> Path:
-    """A place in the user's cache (never the repository) to save a trained model:
-    ``model.save(imdb.model_file("lstm"))``, later ``keras.saving.load_model(...)``."""
+def model_file(name: str, *, fast: bool = False) -> Path:
+    """Where a trained model is kept: the user's cache, never the repository (fast runs apart)."""
     from .datasets import get_cache_dir
 
-    if not name or "/" in name or name.startswith("."):
+    if not name or "/" in name or "\\" in name or name.startswith("."):
         raise ValueError(f"a model name is a plain file name, got {name!r}")
     folder = get_cache_dir() / "models"
     folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{name}.keras"
+    return folder / f"{name}{'.fast' if fast else ''}.keras"
+
+
+def save_model(model, name: str, *, fast: bool = False) -> Path:
+    """Save ``model`` for a later cell or lecture (``load_model``); atomic, so a notebook that
+    loads it at the same moment sees the old file or the new one, never half of one."""
+    path = model_file(name, fast=fast)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.keras")
+    model.save(tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_model(name: str, *, fast: bool = False):
+    """The model ``save_model`` kept under ``name``, or None if no notebook saved it yet."""
+    import keras
+
+    path = model_file(name, fast=fast)
+    return keras.saving.load_model(path) if path.exists() else None
 
 
 def read_records(path: str | os.PathLike) -> list[Result]:

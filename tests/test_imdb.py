@@ -218,6 +218,7 @@ def test_fast_runs_record_into_the_cache_and_full_runs_beside_the_notebook(tmp_p
     assert imdb.results_file(True).is_relative_to(tmp_path / "cache")
     assert imdb.results_file(False, tmp_path) == tmp_path / "imdb_results.jsonl"
     assert imdb.model_file("lstm").parent == tmp_path / "cache" / "models"
+    assert imdb.model_file("lstm", fast=True) != imdb.model_file("lstm")
     with pytest.raises(ValueError, match="plain file name"):
         imdb.model_file("../lstm")
 
@@ -246,3 +247,17 @@ def test_the_markdown_table_has_a_row_per_model_and_the_published_value():
     rows = [line for line in md.splitlines() if line.startswith("| ") and "---" not in line]
     assert len(rows) == 3 and rows[1].startswith("| bag_of_unigrams | lecture 01")
     assert "0.893 peak validation" in rows[2] and "Measured on: 2 CPUs." in md
+
+
+def test_a_saved_model_comes_back_with_its_weights(tmp_path, monkeypatch):
+    import keras
+
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path))
+    assert imdb.load_model("probe") is None
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)], name="probe")
+    imdb.save_model(model, "probe")
+    again = imdb.load_model("probe")
+    x = np.ones((1, 3), "float32")
+    assert np.allclose(model.predict(x, verbose=0), again.predict(x, verbose=0))
+    assert imdb.load_model("probe", fast=True) is None
+    assert [p.name for p in (tmp_path / "models").iterdir()] == ["probe.keras"]
