@@ -52,6 +52,7 @@ lab: install
 # Full mode, in course order: lecture 05 builds its table from what lectures 01-04 record.
 # Needs the real data (COURSE_DATA_DIR or the download cache); run it on an otherwise idle machine.
 lectures: install
+	rm -f lectures/imdb_results.jsonl   # a full run records every model afresh
 	cd lectures && for nb in 0*.ipynb; do \
 	  env -u COURSE_FAST ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=-1 "$$nb" || exit 1; done
