@@ -30,11 +30,12 @@ FAST_SIZES = (1_000, 500, 1_000)
 def split_indices(
     n: int = N_TRAIN_OFFICIAL, n_val: int = N_VAL, *, seed: int = SPLIT_SEED
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return (train, validation) indices into the official training set, each sorted."""
+    """Return (train, validation) indices into the official training set, each in a fixed random
+    order: the official files are sorted by label, so any first N of either is a fair sample."""
     if not 0 < n_val < n:
         raise ValueError(f"n_val must be between 1 and {n - 1}, got {n_val}")
     order = np.random.default_rng(seed).permutation(n)
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+    return order[n_val:], order[:n_val]
 
 
 @dataclass(frozen=True)
@@ -77,8 +78,9 @@ def split(
 
     ``shuffled_with``: the ``seed`` of ``datasets.load_imdb`` (113 unless you changed it) when
     the data comes from there; leave it out for ``load_imdb_reviews``, which keeps the official
-    order. Either way the same reviews come out, in the official order. In fast mode each part
-    is a fixed subset (``FAST_SIZES``) of the full one.
+    order. Either way the same reviews come out, in the same fixed random order (the official
+    files are sorted by label, so ``x_train[:200]`` is then a fair sample of 200 reviews). In
+    fast mode each part is the first ``FAST_SIZES`` reviews of the full one.
     """
     (x_train, y_train), (x_test, y_test) = train, test
     if len(y_train) != N_TRAIN_OFFICIAL:
@@ -87,14 +89,10 @@ def split(
             " split the data as loaded, before taking any subset"
         )
     train_idx, val_idx = split_indices()
-    test_idx = np.arange(len(y_test))
+    test_idx = np.random.default_rng(SPLIT_SEED + 1).permutation(len(y_test))
     if fast:
-        # random members, not the first ones: the official files are sorted by label
-        rng = np.random.default_rng(SPLIT_SEED)
         n_train, n_val, n_test = FAST_SIZES
-        train_idx = np.sort(rng.permutation(train_idx)[:n_train])
-        val_idx = np.sort(rng.permutation(val_idx)[:n_val])
-        test_idx = np.sort(rng.permutation(len(y_test))[:n_test])
+        train_idx, val_idx, test_idx = train_idx[:n_train], val_idx[:n_val], test_idx[:n_test]
     if shuffled_with is not None:
         # official index -> position in the shuffled arrays
         train_order, test_order = load_imdb_orders(len(y_train), len(y_test), shuffled_with)
@@ -444,6 +442,11 @@ class Reference:
     measure: str  #: "test" or "peak validation"
     setting: str
     citation: str = "Chollet (2017), Deep Learning with Python, 1st ed."
+    about: bool = False  #: the book gives the figure only roughly ("in the low 50s")
+
+
+#: How close ours must be to an approximate published figure to count as matching it.
+ABOUT_TOLERANCE = 0.02
 
 
 #: Published results for models the course trains, keyed by the course model's name.
@@ -455,10 +458,16 @@ REFERENCES: dict[str, Reference] = {
         0.75, "peak validation", "Embedding(8) + Flatten on the last 20 words; section 6.1"
     ),
     "glove_frozen_200": Reference(
-        0.57, "peak validation", "frozen GloVe 100d, 200 training reviews; section 6.1"
+        0.57,
+        "peak validation",
+        "frozen GloVe 100d, 200 training reviews; section 6.1",
+        about=True,
     ),
     "embedding_learned_200": Reference(
-        0.53, "peak validation", "learned embedding, 200 training reviews; section 6.1"
+        0.53,
+        "peak validation",
+        "learned embedding, 200 training reviews; section 6.1",
+        about=True,
     ),
     "convnet": Reference(
         0.838, "peak validation", "Conv1D(32, 7) x 2, RMSprop 1e-4, last 500 words; section 6.4"
@@ -468,13 +477,24 @@ REFERENCES: dict[str, Reference] = {
 
 
 def reference_check(result: Result) -> str:
-    """'0.893 peak validation (Chollet ...): ours 0.88, below' for a model with a reference."""
+    """'published 0.893 peak validation; ours 0.880: below' for a model with a reference.
+
+    The verdict is "reached" when ours is at least the published figure; for a figure the book
+    gives only roughly, "matched" when ours is within ``ABOUT_TOLERANCE`` below it.
+    """
     ref = REFERENCES.get(result.model)
     if ref is None:
         return ""
     ours = result.test_accuracy if ref.measure == "test" else result.best_val_accuracy
-    verdict = "reached" if round(ours, 3) >= ref.value else "below"
-    return f"published {ref.value:.3f} {ref.measure}; ours {ours:.3f}: {verdict}"
+    ours = round(ours, 3)
+    if ours >= ref.value:
+        verdict = "reached"
+    elif ref.about and ours >= ref.value - ABOUT_TOLERANCE:
+        verdict = f"matched (the published figure is approximate; within {ABOUT_TOLERANCE})"
+    else:
+        verdict = "below"
+    about = "about " if ref.about else ""
+    return f"published {about}{ref.value:.3f} {ref.measure}; ours {ours:.3f}: {verdict}"
 
 
 def results_markdown(results: Sequence[Result]) -> str:
@@ -486,7 +506,8 @@ def results_markdown(results: Sequence[Result]) -> str:
     ]
     for r in sorted(results, key=lambda r: -r.test_accuracy):
         ref = REFERENCES.get(r.model)
-        published = f"{ref.value:.3f} {ref.measure} ({ref.setting})" if ref else ""
+        about = "about " if ref and ref.about else ""
+        published = f"{about}{ref.value:.3f} {ref.measure} ({ref.setting})" if ref else ""
         lines.append(
             f"| {r.model} | {r.source} | {r.params:,} | {r.best_val_accuracy:.3f} "
             f"({r.best_epoch}) | {r.test_accuracy:.3f} | {r.seconds_per_epoch:.1f} | {r.data} "

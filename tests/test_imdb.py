@@ -52,6 +52,8 @@ def test_fast_subsets_are_balanced_although_the_official_files_are_sorted_by_lab
     fast = imdb.split((x, sorted_labels), (xt, sorted_labels), fast=True)
     for part in (fast.y_train, fast.y_val, fast.y_test):
         assert 0.4 < part.mean() < 0.6
+    full = imdb.split((x, sorted_labels), (xt, sorted_labels))
+    assert 0.4 < full.y_train[:200].mean() < 0.6  # "the first 200 reviews" is a fair sample
 
 
 def test_a_subset_is_refused_with_the_reason():
@@ -238,6 +240,11 @@ def test_references_are_checked_on_the_measure_they_report():
     bow = result("bag_of_unigrams", test=0.887)
     assert imdb.reference_check(bow).endswith("ours 0.887: reached")  # against 0.885 test
     assert imdb.reference_check(result("inception_convnet")) == ""
+    near_chance = result("embedding_learned_200")  # best validation 0.88 in the stand-in
+    near_chance.best_val_accuracy = 0.514  # the book: "about 0.53"
+    assert ": matched (the published figure is approximate" in imdb.reference_check(near_chance)
+    near_chance.best_val_accuracy = 0.505
+    assert imdb.reference_check(near_chance).endswith(": below")
 
 
 def test_the_markdown_table_has_a_row_per_model_and_the_published_value():

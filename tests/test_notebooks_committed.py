@@ -149,6 +149,5 @@ def test_every_published_reference_is_reached():
     records = {r.model: r for r in imdb.read_records(REPO / "lectures" / imdb.RESULTS_NAME)}
     for model in imdb.REFERENCES:
         assert model in records, f"no recorded result for {model}, which has a reference"
-        assert imdb.reference_check(records[model]).endswith("reached"), imdb.reference_check(
-            records[model]
-        )
+        verdict = imdb.reference_check(records[model])
+        assert ": reached" in verdict or ": matched" in verdict, f"{model}: {verdict}"
