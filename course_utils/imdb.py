@@ -228,29 +228,20 @@ class Run:
     stopped_early: bool
 
 
-def _epoch_log(total_epochs: int, name: str):
+def _epoch_printer(timer, total_epochs: int, name: str):
+    """A callback that prints one line per epoch with the time ``timer`` (runtime.epoch_timer,
+    listed before it) recorded: nothing runs silently."""
     import keras
 
-    class EpochLog(keras.callbacks.Callback):
-        """Times every epoch and prints one line when it ends: nothing runs silently."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.seconds: list[float] = []
-            self._start = 0.0
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
-
+    class EpochPrinter(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self._start)
             shown = "  ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items())
             print(
-                f"{name} epoch {epoch + 1}/{total_epochs}: {self.seconds[-1]:.1f} s  {shown}",
+                f"{name} epoch {epoch + 1}/{total_epochs}: {timer.seconds[-1]:.1f} s  {shown}",
                 flush=True,
             )
 
-    return EpochLog()
+    return EpochPrinter()
 
 
 def fit(
@@ -263,8 +254,10 @@ def fit(
     """
     import keras
 
-    log = _epoch_log(epochs, name or model.name)
-    callbacks = [log]
+    from .runtime import epoch_timer
+
+    timer = epoch_timer()
+    callbacks = [timer, _epoch_printer(timer, epochs, name or model.name)]
     if patience is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(
@@ -282,7 +275,7 @@ def fit(
     best = int(np.argmax(val_acc))
     return Run(
         history={k: [float(v) for v in vs] for k, vs in history.history.items()},
-        epoch_seconds=log.seconds,
+        epoch_seconds=timer.seconds,
         total_seconds=total,
         best_epoch=best + 1,
         best_val_accuracy=float(val_acc[best]),

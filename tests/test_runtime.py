@@ -126,3 +126,17 @@ def test_setup_lab_shows_warnings_with_the_output(capsys):
         assert "divide by zero encountered in log" in out and err == ""
     finally:
         warnings.showwarning = saved
+
+
+def test_setup_can_leave_op_determinism_off_for_xla():
+    import subprocess
+    import sys
+
+    probe = (
+        "from course_utils import runtime\n"
+        "from tensorflow.python.framework.config import is_op_determinism_enabled as on\n"
+        "runtime.setup(deterministic=False); print(on())\n"
+        "runtime.setup(); print(on())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True"]
