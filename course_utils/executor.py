@@ -156,7 +156,8 @@ def run(job: Job) -> dict:
     run_dir = Path(job.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     nb = nbformat.read(job.notebook_in, as_version=4)
-    result: dict = {"cells": [], "events": [], "sandbox": None, "seconds": 0.0}
+    # "started": the kernel came up and the guard was installed, so the student's code could run.
+    result: dict = {"cells": [], "events": [], "sandbox": None, "seconds": 0.0, "started": False}
     started = time.monotonic()
     deadline = started + job.notebook_timeout
 
@@ -254,6 +255,7 @@ def run(job: Job) -> dict:
                 result["sandbox"] = json.loads(report_file.read_text())
             if hidden("import course_utils.integrity as _ci; _ci.install(); del _ci", 60) != "ok":
                 raise RuntimeError("the grader's integrity guard could not start in the kernel")
+            result["started"] = True
             # The notebook's time runs from here: starting the kernel is not the student's time.
             deadline = time.monotonic() + job.notebook_timeout
             for index, cell in enumerate(nb.cells):

@@ -44,6 +44,8 @@ from .sandbox import Sandbox
 
 #: Uids for sandboxed kernels when grading runs as root: one per parallel slot.
 SANDBOX_UID_BASE = 61000
+KERNEL_START_ATTEMPTS = 3  #: a kernel that will not start is retried, then left for the next run
+KERNEL_NOT_STARTED = "the grader could not start a kernel for this submission"
 
 #: Process groups of the running workers, so that an interrupted run can stop them at once.
 _RUNNING: set[int] = set()
@@ -204,29 +206,42 @@ def _run_one(
         (home / "result.json").unlink(missing_ok=True)
         if _STOPPING.is_set():
             return prepared, None, "grading was interrupted before this submission ran"
-        worker = _worker()
-        done = home / "done"
-        done.unlink(missing_ok=True)
-        worker.stdin.write(f"{home / 'job.json'}\n".encode())
-        worker.stdin.flush()
-        _RUNNING.add(worker.pid)
-        try:
-            deadline = time.monotonic() + limits.notebook_timeout + 180
-            while not done.exists() and worker.poll() is None:
-                if time.monotonic() > deadline:
-                    _kill_worker(worker)
-                    return prepared, None, "the grader's worker hung on this submission; killed"
-                time.sleep(0.05)
-        finally:
-            _RUNNING.discard(worker.pid)
+        for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+            worker = _worker()
+            done = home / "done"
+            done.unlink(missing_ok=True)
+            worker.stdin.write(f"{home / 'job.json'}\n".encode())
+            worker.stdin.flush()
+            _RUNNING.add(worker.pid)
+            try:
+                deadline = time.monotonic() + limits.notebook_timeout + 180
+                while not done.exists() and worker.poll() is None:
+                    if time.monotonic() > deadline:
+                        _kill_worker(worker)
+                        return prepared, None, "the grader's worker hung on this submission; killed"
+                    time.sleep(0.05)
+            finally:
+                _RUNNING.discard(worker.pid)
+            try:
+                result = json.loads((home / "result.json").read_text())
+            except (OSError, ValueError):
+                log = home / "executor.log"
+                tail = log.read_text(errors="replace")[-1500:] if log.is_file() else ""
+                return prepared, None, f"the grader's worker failed (exit {worker.poll()}): {tail}"
+            if result.get("started", True) or _STOPPING.is_set():
+                return prepared, result, None
+            # The kernel never came up, so none of the student's code ran: not the student's
+            # doing (a busy or short-of-memory machine). Try again; never score it.
+            time.sleep(2 * attempt)
+        why = "; ".join(result.get("events", [])[-1:]) or "no reason given"
+        return (
+            prepared,
+            None,
+            f"{KERNEL_NOT_STARTED} (tried {KERNEL_START_ATTEMPTS} times; {why}), so none of "
+            "this submission's code ran and it was not scored; run `course grade` again",
+        )
     finally:
         uids.put(uid)
-    try:
-        return prepared, json.loads((home / "result.json").read_text()), None
-    except (OSError, ValueError):
-        log = home / "executor.log"
-        tail = log.read_text(errors="replace")[-1500:] if log.is_file() else ""
-        return prepared, None, f"the grader's worker failed (exit {worker.poll()}): {tail}"
 
 
 # One long-lived executor process per worker thread: it runs that thread's submissions one after
@@ -533,6 +548,11 @@ def _record_one(course, lab, source, future, futures, outcomes, gb, bar) -> None
                         traceback=[],
                     )
                 ]
+    if (failure or "").startswith(KERNEL_NOT_STARTED):
+        # Not scored: the gradebook keeps what it had, and the next run grades it again.
+        outcomes[sub.student] = outcome
+        bar.update(1)
+        return
     record(course, lab, sub.student, outcome, notebook, gb)
     (home / "recorded.json").write_text(
         json.dumps({"fingerprint": fp, "outcome": dataclasses.asdict(outcome)}, indent=1)

@@ -83,7 +83,7 @@ class Sandbox:
     max_processes: int = 512  #: tasks (processes + threads) of the sandbox's uid
     max_file_bytes: int = 256 << 20  #: largest file it may write (RLIMIT_FSIZE)
     tmp_bytes: int = 256 << 20  #: size of the private /tmp (in RAM)
-    uid: int = 61000  #: when started as root: run the program as this uid
+    uid: int = 61000  #: when started as root: the first uid to try (see ``claim_uid``)
     require_isolation: bool = True  #: fail instead of running with rlimits only
     env: dict[str, str] = field(default_factory=dict)  #: extra environment for the program
 
@@ -213,6 +213,36 @@ def _limits(spec: Sandbox) -> None:
     cap(resource.RLIMIT_NPROC, spec.max_processes)
 
 
+#: Where root's launchers take a lock per spare uid, so that no two sandboxes on the machine,
+#: whichever grader started them, ever run as the same uid at once. RLIMIT_NPROC counts every
+#: task of a uid: sharing one would let a submission that forks or spawns threads without end
+#: starve another's kernel before it starts (seen: "Kernel died before replying to
+#: kernel_info" for a correct notebook graded beside a fork bomb).
+UID_LOCK_DIR = "/run/course-sandbox"
+UID_RANGE = 1024  #: spare uids tried from ``Sandbox.uid`` on
+
+
+def claim_uid(first: int, lock_dir: str = UID_LOCK_DIR, count: int = UID_RANGE) -> tuple[int, int]:
+    """Return ``(uid, fd)``: a spare uid no other sandbox on this machine is using, held while
+    ``fd`` stays open (an exclusive ``flock`` on ``lock_dir/<uid>.lock``; the kernel drops it
+    when this process ends, however it ends)."""
+    import fcntl
+
+    os.makedirs(lock_dir, mode=0o700, exist_ok=True)
+    for uid in [first + i for i in range(count)]:
+        fd = os.open(os.path.join(lock_dir, f"{uid}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return uid, fd
+    raise SandboxError(
+        f"all {count} spare uids from {first} on are in use by other sandboxes; wait for some "
+        "grading to finish, or grade with fewer parallel jobs"
+    )
+
+
 def watch_parent(on_orphan) -> None:
     """Call ``on_orphan`` and exit as soon as this process's parent dies (checked every second).
 
@@ -234,6 +264,11 @@ def watch_parent(on_orphan) -> None:
 def launch(spec: Sandbox, argv: list[str]) -> int:
     """Set up the sandbox and run ``argv`` in it; return its exit status."""
     as_root = os.geteuid() == 0
+    if as_root:
+        # Held until this launcher exits, which is after the program (PID 1 of its namespace,
+        # so all it started goes with it) has ended.
+        uid, _uid_lock = claim_uid(spec.uid)
+        spec = Sandbox(**{**asdict(spec), "uid": uid})
     report = {
         "limits": {
             "memory_bytes": spec.memory_bytes,
@@ -307,7 +342,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     spec = Sandbox(**json.loads(argv[0]))
-    return launch(spec, argv[2:])
+    try:
+        return launch(spec, argv[2:])
+    except SandboxError as exc:
+        print(f"sandbox: {exc}", file=sys.stderr)
+        return 75
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import demo, grader, grading
+from course_utils import demo, grader, grading, sandbox
 
 REPO = Path(__file__).resolve().parents[1]
 LAB = "lab04_rnn_forward"
@@ -47,17 +47,17 @@ pytestmark = [pytest.mark.slow]
 
 
 def sandboxed_processes(work: Path) -> list[str]:
-    """Processes of the sandbox uids (61000 + slot) that belong to this class.
+    """Processes of the sandbox uids (61000 on) that belong to this class.
 
-    Other tests (the browser tests' `course grade`) may grade at the same time under the same
+    Other tests (the browser tests' `course grade`) may grade at the same time, under other spare
     uids; a process is this class's when its working directory or arguments are in ``work``.
     """
-    ps = subprocess.run(
-        ["ps", "-o", "pid=,user=,args=", "-u", "61000,61001"], capture_output=True, text=True
-    ).stdout
+    ps = subprocess.run(["ps", "-e", "-o", "pid=,uid=,args="], capture_output=True, text=True)
     mine = []
-    for line in ps.splitlines():
-        pid = line.split()[0]
+    for line in ps.stdout.splitlines():
+        pid, uid = line.split()[:2]
+        if not 61000 <= int(uid) < 61000 + sandbox.UID_RANGE:
+            continue
         try:
             cwd = os.readlink(f"/proc/{pid}/cwd")
         except OSError:
@@ -585,5 +585,31 @@ def test_an_interrupted_run_stops_at_once_and_the_next_run_finishes_the_job():
         assert {r.student for r in rows if r.status == "unchanged"} == done
         assert all(r.score == FULL for r in rows)
         assert sorted(s.student for s in grading.scores(course)) == students
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_a_kernel_that_cannot_start_is_retried_and_never_scored(monkeypatch):
+    """No student code runs before the kernel is up, so a kernel that dies while starting (here:
+    a process limit too small for its own threads; in CI once, a neighbour's fork bomb under a
+    shared uid) is the grader's failure: tried again, then reported, never recorded as a 0."""
+    work = Path(tempfile.mkdtemp(prefix="course-grade-nostart-", dir="/var/tmp"))
+    try:
+        folder = work / "submitted" / "alice" / LAB
+        folder.mkdir(parents=True)
+        nbformat.write(solved(), folder / f"{LAB}.ipynb")
+        course = grading.Course(root=REPO, work=work)
+        monkeypatch.setattr(grader, "KERNEL_START_ATTEMPTS", 2)
+        starved = grader.Limits(cell_timeout=10, notebook_timeout=60, max_processes=2)
+        (r,) = grader.grade(course, LAB, jobs=1, limits=starved, progress=False, feedback=False)
+        assert r.status == "error", (r.status, r.notes)
+        note = r.notes[-1]
+        assert note.startswith(grader.KERNEL_NOT_STARTED) and "course grade` again" in note, note
+        assert "tried 2 times" in note and "Kernel died" in note, note
+        assert grading.scores(course) == []  # nothing written to the gradebook
+        state = grader.state_dir(course, LAB, "alice")
+        assert not (state / "recorded.json").exists()  # so the next run grades it again
+        (r,) = grader.grade(course, LAB, jobs=1, limits=LIMITS, progress=False, feedback=False)
+        assert (r.status, r.score) == ("graded", FULL), (r.status, r.score, r.notes)
     finally:
         shutil.rmtree(work, ignore_errors=True)
