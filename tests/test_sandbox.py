@@ -182,13 +182,21 @@ def test_two_sandboxes_at_once_never_share_a_uid_so_a_fork_bomb_cannot_starve_it
         for name in ("hog.py", "threads.py"):
             (tmp / name).chmod(0o644)
         common = dict(
-            hide=[str(Path.home())], keep=[str(tmp), sys.prefix, sys.base_prefix],
-            max_processes=16, uid=61200,
+            hide=[str(Path.home())],
+            keep=[str(tmp), sys.prefix, sys.base_prefix],
+            max_processes=16,
+            uid=61200,
         )
         hog_spec = Sandbox(run_dir=str(hog_dir), **common)
         hog = subprocess.Popen(
-            [sys.executable, str(LAUNCHER), json.dumps(asdict(hog_spec)), "--", sys.executable,
-             str(tmp / "hog.py")],
+            [
+                sys.executable,
+                str(LAUNCHER),
+                json.dumps(asdict(hog_spec)),
+                "--",
+                sys.executable,
+                str(tmp / "hog.py"),
+            ],
             start_new_session=True,
         )
         try:
@@ -199,9 +207,17 @@ def test_two_sandboxes_at_once_never_share_a_uid_so_a_fork_bomb_cannot_starve_it
             assert (hog_dir / "full").exists(), "the fork bomb never used up its budget"
             ok_spec = Sandbox(run_dir=str(ok_dir), **common)
             proc = subprocess.run(
-                [sys.executable, str(LAUNCHER), json.dumps(asdict(ok_spec)), "--",
-                 sys.executable, str(tmp / "threads.py")],
-                capture_output=True, text=True, timeout=120,
+                [
+                    sys.executable,
+                    str(LAUNCHER),
+                    json.dumps(asdict(ok_spec)),
+                    "--",
+                    sys.executable,
+                    str(tmp / "threads.py"),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
             )
         finally:
             os.killpg(hog.pid, 9)
