@@ -93,10 +93,23 @@ def _sha256(path: Path | None) -> str:
     return digest.hexdigest()
 
 
+def _submission_sha256(path: Path | None) -> str:
+    """A student's file is opened only if it is a plain file, and read no further than the
+    limit: a link to /dev/zero or a FIFO must not hang or exhaust the grader."""
+    if path is None:
+        return "missing"
+    try:
+        return hashlib.sha256(
+            submissions.read_regular_file(path, submissions.MAX_SUBMISSION_BYTES)
+        ).hexdigest()
+    except submissions.Refused as exc:
+        return f"refused: {exc}"
+
+
 def fingerprint(course: Course, sub: submissions.Submission, limits: Limits) -> str:
     """What a recorded grade depends on: the submission, the lab's source, the limits."""
     source = course.root / "solutions" / sub.lab / f"{sub.lab}.ipynb"
-    parts = [_sha256(sub.path), _sha256(source), json.dumps(dataclasses.asdict(limits))]
+    parts = [_submission_sha256(sub.path), _sha256(source), json.dumps(dataclasses.asdict(limits))]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -138,7 +151,8 @@ def sandbox_for(course: Course, run_dir: Path, limits: Limits, uid: int) -> Sand
 
 def preflight(course: Course, lab: str, limits: Limits) -> None:
     """Start an empty program in the sandbox once; raise if submissions could not be confined."""
-    run_dir = state_dir(course, lab) / "preflight"
+    # Beside the lab's folder, not in it: the lab's folder holds one folder per student id.
+    run_dir = state_dir(course, lab).parent / f"{lab}.preflight"
     subprocess.run(["rm", "-rf", str(run_dir)], check=False)
     run_dir.mkdir(parents=True)
     spec = sandbox_for(course, run_dir, limits, SANDBOX_UID_BASE)
@@ -427,7 +441,7 @@ def grade(
     jobs = max(1, jobs or os.cpu_count() or 1)
     base = state_dir(course, lab)
     base.mkdir(parents=True, exist_ok=True)
-    lock = open(base / "lock", "w")
+    lock = open(base.parent / f"{lab}.lock", "w")  # not in base: a student may be called "lock"
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
+import stat
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +85,14 @@ def find_submissions(submitted: Path, lab: str) -> list[Submission]:
         if not lab_dir.is_dir():
             continue
         sub = Submission(student=student_dir.name, lab=lab, path=None)
+        linked = [p for p in (student_dir, lab_dir) if p.is_symlink()]
+        if linked:  # never followed: it could lead to a solution or another student's work
+            sub.notes.append(
+                f"submitted/{linked[0].relative_to(submitted)} is a symbolic link, not a folder "
+                "of its own: not graded (collect the submission again with `course collect`)"
+            )
+            out.append(sub)
+            continue
         expected = lab_dir / f"{lab}.ipynb"
         if expected.is_file():
             sub.path = expected
@@ -109,17 +119,43 @@ def find_submissions(submitted: Path, lab: str) -> list[Submission]:
     return out
 
 
+class Refused(Exception):
+    """An entry that is not collected; the message says why."""
+
+
+def read_regular_file(path: Path, limit: int) -> bytes:
+    """The bytes of ``path`` if it is a regular file (not a link, FIFO or device) of at most
+    ``limit`` bytes; else ``Refused``. Checked on the open file, so a swap after a check is no
+    way round it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise Refused("a symbolic link, not a notebook: upload the file itself") from None
+        raise Refused(f"could not be opened ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise Refused("not a regular file (a FIFO, a device or a folder)")
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise Refused(f"over the {limit >> 20} MB limit")
+    return data
+
+
 def read_notebook(path: Path) -> tuple[dict | None, str | None]:
     """Parse a submitted file as loosely as is safe; return (notebook JSON, or None, why not)."""
-    size = path.stat().st_size
-    if size == 0:
+    try:
+        raw = read_regular_file(path, MAX_SUBMISSION_BYTES)
+    except Refused as exc:
+        if "limit" in str(exc):
+            return None, (
+                f"the file is over the {MAX_SUBMISSION_BYTES >> 20} MB limit: clear the outputs "
+                "(Edit > Clear Outputs of All Cells), save and resubmit"
+            )
+        return None, f"the submission is {exc}"
+    if not raw:
         return None, "the file is empty (0 bytes): the upload or the save failed"
-    if size > MAX_SUBMISSION_BYTES:
-        return None, (
-            f"the file is {size / 2**20:.0f} MB, over the {MAX_SUBMISSION_BYTES >> 20} MB limit: "
-            "clear the outputs (Edit > Clear Outputs of All Cells), save and resubmit"
-        )
-    raw = path.read_bytes()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -93,6 +93,65 @@ def test_collect_refuses_a_second_notebook_for_a_student_and_needs_a_student_gro
 # -- reading ---------------------------------------------------------------------------------
 
 
+def test_collect_never_follows_a_link_and_survives_fifos_and_devices(tmp_path):
+    """A link to the solution, to a device or to another student's folder brings nothing in; a
+    FIFO does not hang the collection; the honest students after them are still collected."""
+    import os
+
+    course = grading.Course(root=REPO, work=tmp_path / "class")
+    upload = tmp_path / "upload"
+    nb = RELEASE.read_bytes()
+    for student in ("alice", "bob", "carol", "dave", "zoe"):
+        (upload / student).mkdir(parents=True)
+    (upload / "alice" / "lab.ipynb").write_bytes(nb)
+    (upload / "bob" / "lab.ipynb").symlink_to(SOURCE)  # the instructor's solution
+    (upload / "carol" / "lab.ipynb").symlink_to("/dev/zero")
+    os.mkfifo(upload / "dave" / "lab.ipynb")
+    (upload / "eve").symlink_to(upload / "alice", target_is_directory=True)
+    (upload / "zoe" / "lab.ipynb").write_bytes(nb)
+    result = collect.collect(course, LAB, upload)
+    assert result.imported == ["alice", "zoe"], result.summary()
+    refused = "\n".join(result.refused)
+    assert "bob/lab.ipynb: a symbolic link" in refused
+    assert "carol/lab.ipynb: a symbolic link" in refused
+    assert "dave/lab.ipynb: not a regular file" in refused
+    assert "eve: a symbolic link to a folder: not followed" in refused
+    submitted = course.work / "submitted"
+    assert sorted(p.name for p in submitted.iterdir()) == ["alice", "zoe"]
+    assert not any(p.is_symlink() for p in submitted.rglob("*"))
+
+
+def test_collect_refuses_zipped_links_and_damaged_entries_and_keeps_the_rest(tmp_path):
+    import stat
+
+    course = grading.Course(root=REPO, work=tmp_path / "class")
+    nb = RELEASE.read_bytes()
+    marker = b'{"damaged": "' + b"x" * 200 + b'"}'
+    path = tmp_path / "upload.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("alice/lab.ipynb", nb)
+        link = zipfile.ZipInfo("bob/lab.ipynb")
+        link.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zf.writestr(link, "/etc/shadow")
+        zf.writestr("carol/lab.ipynb", marker)
+        zf.writestr("dave/lab.ipynb", nb)
+    data = path.read_bytes()
+    path.write_bytes(data.replace(marker, marker.replace(b"xxxx", b"yyyy", 1)))  # bad CRC
+    result = collect.collect(course, LAB, path)
+    assert result.imported == ["alice", "dave"], result.summary()
+    refused = "\n".join(result.refused)
+    assert "bob/lab.ipynb: a symbolic link" in refused
+    assert "carol/lab.ipynb: the zip entry is damaged" in refused and "CRC" in refused
+    assert not (course.work / "submitted" / "bob").exists()
+
+
+def test_a_student_id_is_always_one_plain_folder_name():
+    pattern = collect.re.compile(r"^(?P<student>[^/]+)\.ipynb$")
+    assert collect.student_of("..ipynb", LAB, pattern) == "_"
+    assert collect.student_of(".hidden.ipynb", LAB, pattern) == "_hidden"
+    assert collect.student_of("a b/c.ipynb", LAB) == "a_b"
+
+
 @pytest.mark.parametrize(
     ("content", "reason"),
     [
