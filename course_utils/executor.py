@@ -148,6 +148,17 @@ def _kill(km) -> None:
             pass
 
 
+def _read_scratch(path: Path) -> str:
+    """A file from the kernel's scratch folder, where the student's code can write: opened only
+    if it is a plain file (never through a link, never a FIFO) and read no further than 1 MB."""
+    from .submissions import Refused, read_regular_file
+
+    try:
+        return read_regular_file(path, 1 << 20).decode("utf-8", errors="replace")
+    except Refused as exc:
+        raise OSError(f"{path.name}: {exc}") from None
+
+
 def run(job: Job) -> dict:
     """Execute the job's notebook; write the executed notebook and the result; return it."""
     from nbclient.exceptions import DeadKernelError
@@ -224,7 +235,7 @@ def run(job: Job) -> dict:
             INTERRUPT_GRACE,
         )
         try:
-            changed = json.loads(report.read_text())["changed"] if status == "ok" else None
+            changed = json.loads(_read_scratch(report))["changed"] if status == "ok" else None
             report.unlink()
         except (OSError, ValueError, KeyError, TypeError):
             changed = None
@@ -252,7 +263,7 @@ def run(job: Job) -> dict:
         with client.setup_kernel(env=env, cwd=str(run_dir)):
             report_file = run_dir / "report.json"
             if report_file.is_file():
-                result["sandbox"] = json.loads(report_file.read_text())
+                result["sandbox"] = json.loads(_read_scratch(report_file))
             if hidden("import course_utils.integrity as _ci; _ci.install(); del _ci", 60) != "ok":
                 raise RuntimeError("the grader's integrity guard could not start in the kernel")
             result["started"] = True
@@ -358,7 +369,10 @@ def run(job: Job) -> dict:
         result["events"].append(f"the kernel could not run: {exc}")
         sandbox_report = run_dir / "report.json"
         if sandbox_report.is_file():
-            result["sandbox"] = json.loads(sandbox_report.read_text())
+            try:
+                result["sandbox"] = json.loads(_read_scratch(sandbox_report))
+            except (OSError, ValueError):
+                pass  # the student's code may have replaced it: the events say what happened
     finally:
         _kill(km)  # whatever the kernel left running in its sandbox goes with it
     done = {c["index"] for c in result["cells"]}

@@ -141,6 +141,7 @@ def sandbox_for(course: Course, run_dir: Path, limits: Limits, uid: int) -> Sand
         max_processes=limits.max_processes,
         uid=uid,
         require_isolation=limits.require_isolation,
+        quiet=True,  # the kernel must not write into the grader's executor.log
         env={
             "MPLBACKEND": "Agg",
             "PYDEVD_DISABLE_FILE_VALIDATION": "1",

@@ -86,6 +86,9 @@ class Sandbox:
     uid: int = 61000  #: when started as root: the first uid to try (see ``claim_uid``)
     require_isolation: bool = True  #: fail instead of running with rlimits only
     env: dict[str, str] = field(default_factory=dict)  #: extra environment for the program
+    #: the program's stdout and stderr go to /dev/null, not to the caller's (a grader's log): a
+    #: Jupyter kernel sends what cells print over its own sockets anyway
+    quiet: bool = False
 
     def wrap(self, argv: list[str]) -> list[str]:
         return [sys.executable, "-m", "course_utils.sandbox", json.dumps(asdict(self)), "--", *argv]
@@ -299,6 +302,12 @@ def launch(spec: Sandbox, argv: list[str]) -> int:
     env = spec.environment()
     pid = os.fork()
     if pid == 0:  # PID 1 of the new PID namespace (when there is one)
+        diagnostics = os.dup(2)  # not inherited: closed by a successful exec
+        if spec.quiet:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 1)
+            os.dup2(null, 2)
+            os.close(null)
         try:
             if report["isolation"]:
                 _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
@@ -313,7 +322,7 @@ def launch(spec: Sandbox, argv: list[str]) -> int:
             os.chdir(run_dir)
             os.execvpe(argv[0], argv, env)
         except BaseException as exc:  # noqa: BLE001 - report anything, then leave the child
-            print(f"sandbox: could not start {argv[0]}: {exc}", file=sys.stderr)
+            os.write(diagnostics, f"sandbox: could not start {argv[0]}: {exc}\n".encode())
         os._exit(127)
     # The launcher only waits; signals sent to the process group reach the program directly.
     for sig in (signal.SIGINT, signal.SIGQUIT):

@@ -323,3 +323,20 @@ def test_grading_refuses_when_the_sandbox_cannot_start(tmp_path, monkeypatch):
     with pytest.raises(grading.GradingError, match="nothing was graded"):
         grader.grade(course, LAB, jobs=1, progress=False)
     assert not (tmp_path / "class" / "autograded").exists()
+
+
+def test_the_grader_reads_nothing_from_the_scratch_folder_through_a_link_or_a_fifo(tmp_path):
+    """The kernel's scratch folder is the student's to write: the grader's reads of its own
+    reports there must not follow a link (to /dev/zero, to a forged report) or block on a FIFO."""
+    import os
+
+    from course_utils import executor
+
+    (tmp_path / "zero.json").symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "fifo.json")
+    (tmp_path / "big.json").write_bytes(b" " * (2 << 20))
+    (tmp_path / "report.json").write_text('{"changed": []}')
+    for name, why in [("zero", "symbolic link"), ("fifo", "not a regular file"), ("big", "limit")]:
+        with pytest.raises(OSError, match=why):
+            executor._read_scratch(tmp_path / f"{name}.json")
+    assert json.loads(executor._read_scratch(tmp_path / "report.json")) == {"changed": []}

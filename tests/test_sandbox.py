@@ -289,3 +289,29 @@ def test_the_environment_keeps_nothing_secret(monkeypatch):
     env = Sandbox(run_dir="/x", env={"MPLBACKEND": "Agg"}).environment()
     assert "GITHUB_TOKEN" not in env
     assert env["HOME"] == "/x" and env["PATH"] == "/usr/bin" and env["MPLBACKEND"] == "Agg"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the root mode needs root")
+def test_a_quiet_sandbox_keeps_the_program_out_of_the_callers_output(layout):
+    """The grader's worker logs to a file its kernels would otherwise inherit as stdout and
+    stderr; with ``quiet`` whatever the program writes there (even with os.write) goes nowhere."""
+    secret, outside, probe, run = layout
+    noisy = run.parent / "noisy.py"
+    noisy.write_text(
+        "import os, sys\nos.write(1, b'forged to stdout')\nos.write(2, b'forged to stderr')\n"
+        "print('printed')\nopen('done', 'w').write('yes')\n"
+    )
+    noisy.chmod(0o644)
+    spec = Sandbox(
+        run_dir=str(run),
+        hide=[str(Path.home())],
+        keep=[str(noisy), sys.prefix, sys.base_prefix],
+        quiet=True,
+    )
+    cmd = [sys.executable, str(LAUNCHER), json.dumps(asdict(spec)), "--", sys.executable]
+    proc = subprocess.run([*cmd, str(noisy)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and (run / "done").read_text() == "yes"
+    assert proc.stdout == "" and proc.stderr == "", (proc.stdout, proc.stderr)
+    # A program that cannot start is still reported on the caller's stderr.
+    proc = subprocess.run([*cmd[:-1], "/nonexistent"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 127 and "could not start /nonexistent" in proc.stderr
