@@ -63,6 +63,9 @@ class CellResult:
     ename: str = ""
     evalue: str = ""
     seconds: float = 0.0
+    #: CPU time the kernel's process group used while the cell ran: far below ``seconds`` in a
+    #: cell that timed out means it waited (for a CPU, when a neighbour hogged them, or asleep)
+    cpu_seconds: float = 0.0
     tampering: list[str] = field(default_factory=list)
 
 
@@ -146,6 +149,24 @@ def _kill(km) -> None:
             os.killpg(pgid, signal.SIGKILL)
         except OSError:
             pass
+
+
+def group_cpu_seconds(pgid: int | None) -> float:
+    """User + system CPU time of every process in group ``pgid`` (and its reaped children)."""
+    if not pgid:
+        return 0.0
+    ticks = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[2]) == pgid:  # fields from "state" on: state ppid pgrp ... utime stime
+            ticks += sum(int(x) for x in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _read_scratch(path: Path) -> str:
@@ -241,7 +262,7 @@ def run(job: Job) -> dict:
             changed = None
         return changed
 
-    def record(index, cell, status, ename="", evalue="", seconds=0.0, tampering=()):
+    def record(index, cell, status, ename="", evalue="", seconds=0.0, tampering=(), cpu=0.0):
         md = cell.metadata.get("course", {})
         result["cells"].append(
             asdict(
@@ -253,6 +274,7 @@ def run(job: Job) -> dict:
                     ename=ename,
                     evalue=evalue[:2000],
                     seconds=round(seconds, 3),
+                    cpu_seconds=round(cpu, 3),
                     tampering=list(tampering),
                 )
             )
@@ -288,6 +310,7 @@ def run(job: Job) -> dict:
                 if before is None:
                     before = [GUARD_BROKEN]
                 tick = time.monotonic()
+                cpu_before = group_cpu_seconds(getattr(km.provisioner, "pgid", None))
                 replies.clear()
                 if role == "setup":
                     # The instructor's set-up (importing TensorFlow takes seconds on a busy
@@ -307,6 +330,7 @@ def run(job: Job) -> dict:
                     record(index, cell, "error", "DeadKernelError", dead, time.monotonic() - tick)
                     continue
                 seconds = time.monotonic() - tick
+                cpu = group_cpu_seconds(getattr(km.provisioner, "pgid", None)) - cpu_before
                 if role == "setup":
                     deadline += seconds
                 errors = [o for o in cell.outputs if o.output_type == "error"]
@@ -361,7 +385,7 @@ def run(job: Job) -> dict:
                         evalue = "while this test ran, grader-trusted code was replaced: "
                         evalue += ", ".join(after[:8])
                     cell.outputs.append(_error_output(ename, evalue))
-                record(index, cell, status, ename, evalue, seconds, [*before, *after])
+                record(index, cell, status, ename, evalue, seconds, [*before, *after], cpu)
     except DeadKernelError as exc:
         dead = dead or f"the kernel died: {exc}"
         result["events"].append(dead)

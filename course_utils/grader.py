@@ -38,12 +38,13 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_markdown_cell
 
-from . import submissions
+from . import feedback, submissions
 from .grading import Course, GradingError, list_labs, tool_environment
 from .sandbox import Sandbox
 
 #: Uids for sandboxed kernels when grading runs as root: one per parallel slot.
 SANDBOX_UID_BASE = 61000
+STARVED_CPU_SHARE = 0.8  #: see ``starved``
 KERNEL_START_ATTEMPTS = 3  #: a kernel that will not start is retried, then left for the next run
 KERNEL_NOT_STARTED = "the grader could not start a kernel for this submission"
 
@@ -392,6 +393,8 @@ def record(course: Course, lab: str, student: str, outcome: Outcome, notebook, g
     # the instructor's (report and summary), since they are hints, not findings.
     if outcome.notes:
         notebook.cells.insert(0, _notes_cell(outcome.notes))
+    # What the student's code displayed reaches Formgrader and the feedback: no scripts there.
+    feedback.clean_notebook(notebook, for_student=False)
     tmp = out_dir / f".{lab}.ipynb.tmp"
     nbformat.write(notebook, tmp)
     tmp.replace(out_dir / f"{lab}.ipynb")
@@ -505,8 +508,23 @@ def grade(
             }
             try:
                 completed = as_completed(futures)
+                retry: list = [] if jobs > 1 else None
                 for future in completed:
-                    _record_one(course, lab, source, future, futures, outcomes, gb, bar)
+                    _record_one(course, lab, source, future, futures, outcomes, gb, bar, retry)
+                # One at a time: a neighbour's load must not decide a score (see `starved`).
+                for sub, fp in retry or []:
+                    alone = {
+                        pool.submit(_run_one, course, sub, limits, uids, others): (
+                            sub,
+                            fp,
+                            time.monotonic(),
+                        )
+                    }
+                    for future in alone:
+                        future.result()  # wait: the pool's other threads are idle now
+                        _record_one(
+                            course, lab, source, future, alone, outcomes, gb, bar, again=True
+                        )
             except KeyboardInterrupt:
                 _STOPPING.set()
                 pool.shutdown(wait=False, cancel_futures=True)
@@ -539,14 +557,38 @@ def grade(
         lock.close()
 
 
-def _record_one(course, lab, source, future, futures, outcomes, gb, bar) -> None:
-    """Score one finished submission, record it, and remember that it is done."""
+def starved(result: dict | None) -> bool:
+    """Did a cell run out of time while its kernel used far less CPU than the time it took?
+
+    Then it was waiting, most likely for a CPU that a submission graded beside it kept busy
+    (or asleep). A cell that spins on its own keeps its CPU busy for the whole limit."""
+    return any(
+        c["status"] == "timeout" and c.get("cpu_seconds", 0.0) < STARVED_CPU_SHARE * c["seconds"]
+        for c in (result or {}).get("cells", [])
+    )
+
+
+def _record_one(
+    course, lab, source, future, futures, outcomes, gb, bar, retry=None, again=False
+) -> None:
+    """Score one finished submission, record it, and remember that it is done.
+
+    ``retry``: a list to put the submission on instead, if it was starved of CPU (``starved``),
+    to be graded again on its own; ``again``: this is that second run."""
     sub, fp, started = futures[future]
     try:
         prepared, result, failure = future.result()
     except Exception as exc:  # noqa: BLE001 - one bad submission never stops the rest
         prepared, result, failure = submissions.Prepared(notebook=None), None, repr(exc)
+    if retry is not None and starved(result):
+        retry.append((sub, fp))
+        return
     outcome = _outcome(course, lab, sub, source, prepared, result, failure)
+    if again:
+        outcome.notes.append(
+            "a cell ran out of time while another submission was graded beside it, so this "
+            "submission was graded again on its own"
+        )
     outcome.seconds = round(time.monotonic() - started, 1)
     home = state_dir(course, lab, sub.student)
     if result is not None:

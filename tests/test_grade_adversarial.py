@@ -97,6 +97,29 @@ def sequence_cross_entropy(probs, targets):
 STUB_FORWARD = "def rnn_forward(x, h0, Wx, Wh, b):\n    raise NotImplementedError()\n"
 
 
+CALLER_SOURCE = """
+import inspect as _inspect
+_rnn_forward = rnn_forward
+
+def rnn_forward(*args, **kwargs):
+    caller = _inspect.currentframe().f_back
+    try:
+        source = ''.join(_inspect.findsource(caller)[0])
+    except Exception as exc:
+        source = ''.join(__import__('linecache').getlines(caller.f_code.co_filename)) or repr(exc)
+    {how}(source)
+    return _rnn_forward(*args, **kwargs)
+"""
+INJECT_HTML = """
+from IPython.display import HTML, SVG, Javascript, Markdown, display
+display(HTML('<b>bold</b><script>window.PWNED_HTML = 1</script>'
+             '<img src="x" onerror="window.PWNED_IMG = 1">'))
+display(Javascript('window.PWNED_JS = 1'))
+display(SVG('<svg xmlns="http://www.w3.org/2000/svg"><script>window.PWNED_SVG = 1</script></svg>'))
+display(Markdown('<script>window.PWNED_MD = 1</script>'))
+"""
+
+
 def build_class(work: Path, listener_port: int) -> dict[str, object]:
     """Write every submission; return student -> notebook (or raw bytes for broken files)."""
     subs: dict[str, object] = {}
@@ -245,6 +268,14 @@ def build_class(work: Path, listener_port: int) -> dict[str, object]:
         f"    socket.create_connection(('127.0.0.1', {listener_port}), timeout=2).sendall(b'x')\n"
         "except OSError:\n    pass\n",
     )
+
+    # Leaking hidden tests into the feedback, and scripts into feedback pages and Formgrader
+    subs["prints_history"] = with_answer("sequence_cross_entropy", "print(In)")
+    subs["prints_caller_source"] = with_answer("rnn_forward", CALLER_SOURCE.format(how="print"))
+    subs["raises_caller_source"] = with_answer(
+        "rnn_forward", CALLER_SOURCE.format(how="raise ValueError")
+    )
+    subs["injects_html"] = with_answer("rnn_step_forward", INJECT_HTML)
 
     # Broken files
     subs["invalid_json"] = b'{"cells": [ {"cell_type": "code", "source": '
@@ -494,6 +525,48 @@ def test_feedback_shows_failures_but_never_hidden_test_source(graded):
     assert "rnn_forward has wrong values" in text or "Likely mistake" in text
 
 
+def hidden_test_lines() -> set[str]:
+    """Lines of lab04's hidden tests that are long and appear nowhere in the student version."""
+    hidden = set()
+    for cell in nbformat.read(SOURCE, as_version=4).cells:
+        for block in re.findall(
+            r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source, re.S
+        ):
+            hidden.update(line.strip() for line in block.splitlines() if len(line.strip()) > 30)
+    visible = RELEASE.read_text()
+    return {line for line in hidden if json.dumps(line)[1:-1] not in visible}
+
+
+@pytest.mark.parametrize(
+    "student", ["prints_history", "prints_caller_source", "raises_caller_source"]
+)
+def test_printing_history_or_the_callers_source_never_shows_a_hidden_test(graded, student):
+    import html
+
+    hidden = hidden_test_lines()
+    assert hidden
+    # The attack works in the kernel: the autograded notebook (the instructor's) has the source.
+    autograded = graded["work"] / "autograded" / student / LAB / f"{LAB}.ipynb"
+    assert any(line in autograded.read_text() for line in hidden)
+    page = graded["work"] / "feedback" / student / LAB / f"{LAB}.html"
+    text = html.unescape(page.read_text())
+    assert not [line for line in hidden if line in text]
+    assert "quoted the source of a hidden test" in text
+
+
+def test_no_student_script_reaches_formgrader_or_the_feedback(graded):
+    r = row(graded, "injects_html")
+    assert r.score == FULL, (r.score, r.notes)
+    autograded = graded["work"] / "autograded" / "injects_html" / LAB / f"{LAB}.ipynb"
+    page = graded["work"] / "feedback" / "injects_html" / LAB / f"{LAB}.html"
+    outputs = json.dumps([c.get("outputs", []) for c in nbformat.read(autograded, 4).cells])
+    for text in (outputs, page.read_text()):
+        assert "PWNED" in text  # shown as harmless text at most
+        # The answer's source is shown (highlighted, escaped); no tag may carry the payload.
+        assert not re.search(r"<script[^>]*>[^<]*PWNED|<img[^>]*onerror|<svg", text)
+    assert "application/javascript" not in outputs
+
+
 def test_regrading_is_idempotent_and_resumable(graded):
     course = graded["course"]
     first = {s: r.score for s, r in graded["rows"].items()}
@@ -648,3 +721,63 @@ def test_links_fifos_and_odd_student_names_cost_their_owner_only():
         assert {r.student: r.status for r in again}["lock"] == "unchanged"
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+HOG = """
+import os, time
+for _ in range(12):
+    if os.fork() == 0:
+        os.setsid()  # a session each: Linux's autogroups would otherwise share one CPU's worth
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            pass
+        os._exit(0)
+"""
+BUSY = """
+import time as _time
+_step, _warm = rnn_step_forward, []
+
+def rnn_step_forward(*args):
+    if not _warm:  # the first call needs 3 s of CPU: well within the 10 s limit on its own
+        _end = _time.process_time() + 3.0
+        while _time.process_time() < _end:
+            pass
+        _warm.append(1)
+    return _step(*args)
+"""
+
+
+def test_a_neighbour_hogging_the_cpus_cannot_make_an_honest_submission_time_out():
+    """A submission that keeps a dozen processes spinning is graded beside an honest one whose
+    first test needs 3 s of CPU (the cell limit is 10 s). Starved of CPU, the honest cell runs out
+    of wall-clock time while using far less CPU than that; it is graded again on its own and
+    keeps its full marks, with a note saying so."""
+    work = Path(tempfile.mkdtemp(prefix="course-grade-hog-", dir="/var/tmp"))
+    try:
+        hog = with_answer("rnn_step_forward", HOG)
+        for grade_id in ("rnn_step_forward", "rnn_forward", "sequence_cross_entropy"):
+            hog = with_answer(grade_id, "import time\ntime.sleep(8)", base=hog)
+        for student, nb in [("a_hog", hog), ("b_honest", with_answer("rnn_step_forward", BUSY))]:
+            folder = work / "submitted" / student / LAB
+            folder.mkdir(parents=True)
+            nbformat.write(nb, folder / f"{LAB}.ipynb")
+        course = grading.Course(root=REPO, work=work)
+        rows = {
+            r.student: r
+            for r in grader.grade(
+                course, LAB, jobs=2, limits=LIMITS, progress=False, feedback=False
+            )
+        }
+        honest = rows["b_honest"]
+        assert (honest.status, honest.score) == ("graded", FULL), (honest.tests, honest.notes)
+        assert any("graded again on its own" in n for n in honest.notes), honest.notes
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_only_a_timeout_with_the_cpu_left_idle_counts_as_starved():
+    cell = {"status": "timeout", "seconds": 10.0, "cpu_seconds": 9.7}
+    assert not grader.starved({"cells": [cell]})  # it spun on its own for the whole limit
+    assert grader.starved({"cells": [{**cell, "cpu_seconds": 1.5}]})
+    assert not grader.starved({"cells": [{**cell, "status": "ok", "cpu_seconds": 0.0}]})
+    assert not grader.starved(None)

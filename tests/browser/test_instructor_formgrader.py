@@ -31,6 +31,16 @@ from tests.user_env import user_environment
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 LAB = "lab04_rnn_forward"
+INJECTOR = "demo_injects_html"
+INJECT = """
+from IPython.display import HTML, SVG, Javascript, Markdown, display
+display(HTML('<b>bold</b><script>window.PWNED_HTML = 1</script>'
+             '<img src="x" onerror="window.PWNED_IMG = 1">'))
+display(Javascript('window.PWNED_JS = 1'))
+display(SVG('<svg xmlns="http://www.w3.org/2000/svg" onload="window.PWNED_SVG = 1"></svg>'))
+display(Markdown('<img src="x" onerror="window.PWNED_MD = 1">'))
+"""
+PWNED = "Object.keys(window).filter(k => k.startsWith('PWNED'))"
 
 
 def _open_up(folder: Path) -> None:
@@ -56,6 +66,19 @@ def graded_class(browser):
             shutil.copytree(REPO / folder, root / folder, ignore=skip)
         course = grading.Course(root=root, work=root)
         students = demo.make_submissions(course, LAB)
+        # A student whose answer displays HTML, JavaScript, SVG and Markdown that would set
+        # window.PWNED_* if a browser ever ran it (see test_no_student_script_runs_...).
+        injected = grading.filled_notebook(
+            root / "labs" / LAB / f"{LAB}.ipynb", root / "solutions" / LAB / f"{LAB}.ipynb"
+        )
+        answer = next(
+            c
+            for c in injected.cells
+            if c.metadata.get("nbgrader", {}).get("grade_id") == "rnn_step_forward"
+        )
+        answer.source += "\n" + INJECT
+        grading.submit(course, INJECTOR, LAB, injected)
+        students.append(INJECTOR)
         _open_up(root)
         # A temporary HOME, not /root: the venv's Python may live below a 0700 home (pyenv in
         # /root), which the sandbox must still let the kernels' uid reach.
@@ -195,3 +218,34 @@ def test_formgrader_shows_the_scores_course_grade_recorded(
             f"{page.url}: {autograded} should show its {want} cells; {cells.count()} appeared"
         )
         time.sleep(0.3)
+
+
+def test_no_student_script_runs_in_the_feedback_or_in_formgrader(
+    page, snapshot, graded_class, formgrader_lab
+):
+    """A student's HTML, JavaScript, SVG and Markdown outputs are shown (as text at most) but
+    never run: not in the feedback page the student opens, not in the instructor's Formgrader."""
+    root, scores = graded_class
+    assert scores[INJECTOR].score == scores[INJECTOR].max_score  # displaying is not a mistake
+    feedback = root / "feedback" / INJECTOR / LAB / f"{LAB}.html"
+    page.goto(feedback.as_uri())
+    page.wait_for_load_state("load")
+    page.wait_for_timeout(1000)  # an onerror or onload would have fired by now
+    assert page.evaluate(PWNED) == [], f"the feedback page ran the student's script: {feedback}"
+    snapshot("feedback")
+
+    page.goto(formgrader_lab.lab_url())
+    page.locator(".jp-NotebookPanel, .jp-Launcher").first.wait_for(timeout=60_000)
+    click_menu(page, "Nbgrader", "Formgrader")
+    frame = page.frame_locator("iframe[src*='formgrader']")
+    frame.locator("a[href*='manage_students']").first.click()  # Manage Students
+    frame.locator("tr", has_text=INJECTOR).locator("a").first.click()  # the student's labs
+    frame.locator(f"a[href*='manage_students/{INJECTOR}/']").click()  # the lab's notebooks
+    frame.locator("a[href*='/formgrader/submissions/']").first.click()
+    frame.locator(".cell, .jp-Cell").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)
+    inner = next(f for f in page.frames if "/formgrader/submissions/" in f.url)
+    assert "bold" in inner.locator("body").inner_text()  # the harmless part is shown
+    assert inner.evaluate(PWNED) == [], "Formgrader ran the student's script"
+    assert page.evaluate(PWNED) == []
+    snapshot("formgrader")
