@@ -1,0 +1,183 @@
+"""The course website (``make site``) as readers see it, in Chromium, served from loopback.
+
+The module builds the site first (incrementally: seconds when .ci/run has just built it), then
+checks every page: no console error, no failed request and nothing fetched from another host,
+MathJax typeset every formula, every image loaded, no sideways scrolling at 390 and 1400 px.
+The checks without a browser (links, anchors, solutions) run even where Chromium is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from tests.browser import site
+from tests.browser.conftest import SCREENSHOTS, VIEWPORT
+from tests.browser.site import REPO, SITE, check_page, serve, site_checks
+
+LECTURES = sorted(REPO.glob("lectures/*.ipynb"))
+LABS = sorted(REPO.glob("labs/*/*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def built_site():
+    """Bring build/site up to date with the tree (make site is incremental)."""
+    started = time.monotonic()
+    # --assume-old: never pip-install in the middle of a test run (see conftest.student_lab).
+    result = subprocess.run(
+        ["make", "--assume-old=.venv/.installed-docs", "site"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, f"make site failed:\n{result.stdout}\n{result.stderr}"
+    print(f"make site: {time.monotonic() - started:.1f} s")
+    return SITE
+
+
+@pytest.fixture(scope="module")
+def base_url(built_site):
+    with serve(built_site) as url:
+        yield url
+
+
+def test_every_notebook_has_a_page(built_site):
+    for nb in LECTURES + LABS:
+        rel = nb.relative_to(REPO).with_suffix(".html")
+        assert (built_site / rel).exists(), f"no page for {nb.relative_to(REPO)}"
+    for name in ("index", "guide", "results", "version", "search"):
+        assert (built_site / f"{name}.html").exists(), f"no {name}.html"
+
+
+def test_every_internal_link_and_anchor_resolves(built_site):
+    assert site.internal_link_problems(built_site) == []
+
+
+def test_nothing_is_loaded_from_another_host(built_site):
+    assert site.external_links(built_site) == set()
+
+
+def test_no_page_shows_solutions_or_hidden_tests(built_site):
+    blocks = site_checks.secret_blocks(REPO / "solutions")
+    assert len(blocks) > 20, "expected the solution blocks of every lab"
+    leaks = {
+        rel: found
+        for rel in site.pages(built_site)
+        if (found := site_checks.leaks(site_checks.page_text(built_site / rel), blocks))
+    }
+    assert leaks == {}
+
+
+def test_the_leak_check_finds_a_solution_on_a_page(built_site, tmp_path):
+    """A lab page with one solution block pasted in is caught, named by lab and cell."""
+    blocks = site_checks.secret_blocks(REPO / "solutions")
+    where, block = blocks[0]
+    page = tmp_path / "lab.html"
+    text = (built_site / "labs/lab04_rnn_forward/lab04_rnn_forward.html").read_text()
+    page.write_text(text.replace("</article>", f"<pre>{block}</pre></article>"))
+    assert [f for f in site_checks.leaks(site_checks.page_text(page), blocks) if where in f]
+
+
+def test_the_build_refuses_a_notebook_with_an_error_output():
+    nb = json.loads(LECTURES[0].read_text())
+    cell = next(i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code")
+    nb["cells"][cell]["outputs"].append(
+        {"output_type": "error", "ename": "ValueError", "evalue": "boom", "traceback": []}
+    )
+    problems = site_checks.notebook_problems(nb)
+    assert len(problems) == 1 and f"cell {cell}" in problems[0]
+    assert "ValueError: boom" in problems[0]
+
+
+def test_lab_pages_show_points_per_part(built_site):
+    for nb_path in LABS:
+        nb = json.loads(nb_path.read_text())
+        total = sum(
+            c["metadata"].get("nbgrader", {}).get("points", 0)
+            for c in nb["cells"]
+            if c["metadata"].get("nbgrader", {}).get("grade")
+        )
+        text = site_checks.page_text(built_site / nb_path.relative_to(REPO).with_suffix(".html"))
+        assert re.search(rf"total\s*{total:g}\b", text), f"{nb_path.name}: total {total:g}"
+        assert f"{nb_path.name}" in text and "Validate" in text
+
+
+def test_results_page_is_the_course_table(built_site):
+    text = site_checks.normalize(site_checks.page_text(built_site / "results.html"))
+    table = (REPO / "lectures/imdb_results.md").read_text()
+    models = re.findall(r"^\| (\w+) \|", table, re.MULTILINE)
+    assert len(models) > 5
+    for model in models:
+        assert model in text, f"{model} of lectures/imdb_results.md is not on results.html"
+
+
+def test_version_page_names_the_commit(built_site):
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True
+    ).stdout.strip()
+    text = site_checks.page_text(built_site / "version.html")
+    assert head and head in text
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("rel", site.pages())
+def test_page_reads_well(page, base_url, rel):
+    assert check_page(page, f"{base_url}/{rel}") == []
+
+
+@pytest.mark.browser
+def test_search_finds_glove(page, base_url):
+    page.goto(f"{base_url}/search.html?q=GloVe")
+    results = page.locator("#search-results ul.search li")
+    results.first.wait_for(timeout=20_000)
+    links = results.locator("a").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    assert any("02_word_embeddings" in link for link in links), links
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    "name, rel",
+    [
+        ("home", "index.html"),
+        ("lecture", "lectures/02_word_embeddings.html"),
+        ("lab", "labs/lab04_rnn_forward/lab04_rnn_forward.html"),
+    ],
+)
+def test_screenshots(page, base_url, name, rel):
+    """build/screenshots/site-<name>.png at 1400 px and site-<name>-390.png at a phone's width."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    assert check_page(page, f"{base_url}/{rel}") == []
+    page.set_viewport_size(VIEWPORT)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(SCREENSHOTS / f"site-{name}.png"))
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(SCREENSHOTS / f"site-{name}-390.png"))
+
+
+@pytest.mark.browser
+def test_the_page_checks_catch_a_broken_page(page, built_site, tmp_path):
+    """A copy of the site with one lecture broken four ways: each breakage is reported."""
+    broken = tmp_path / "site"
+    shutil.copytree(built_site, broken, ignore=shutil.ignore_patterns("_downloads", "_sources"))
+    rel = "lectures/02_word_embeddings.html"
+    html = (broken / rel).read_text()
+    image = re.search(r'<img[^>]+src="\.\./(_images/[^"]+)"', html)[1]
+    (broken / image).unlink()  # a figure the page shows
+    html = html.replace(
+        "</article>",
+        "<p>Raw TeX: $x^2$ here.</p>"
+        '<img src="https://example.org/tracker.png" alt="">'  # a request that leaves loopback
+        "<script>throw new Error('a script that throws')</script></article>",
+    )
+    (broken / rel).write_text(html)
+    with serve(broken) as url:
+        problems = "\n".join(check_page(page, f"{url}/{rel}"))
+    assert f"image did not load: ../{image}" in problems, problems
+    assert "raw TeX left in the text: '$x^2$'" in problems, problems
+    assert "request to another host: https://example.org/tracker.png" in problems, problems
+    assert "a script that throws" in problems, problems
