@@ -6,6 +6,7 @@ a few Markdown pages that include their prose from README.md. Nothing is execute
 fetched: MathJax comes from the installed ``jupyter_server_mathjax`` package.
 """
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -16,6 +17,17 @@ author = "the course authors"
 copyright = "the course authors"  # noqa: A001 - Sphinx's name
 
 extensions = ["myst_nb", "course_site"]
+
+# Sphinx re-reads a page when its source changes, not when the code that checks and extends it
+# does, nor when solutions/ (what no page may show) does: a digest of both is a config value,
+# and a changed config value re-reads every page.
+course_site_inputs = hashlib.sha256(
+    b"".join(
+        p.read_bytes()
+        for pattern in ("docs/_ext/*.py", "solutions/*/*.ipynb")
+        for p in sorted(Path(__file__).resolve().parents[1].glob(pattern))
+    )
+).hexdigest()
 
 root_doc = "index"
 source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb"}

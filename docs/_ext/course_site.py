@@ -150,6 +150,7 @@ def _builder_inited(app: Sphinx) -> None:
 
 
 def setup(app: Sphinx) -> dict:
+    app.add_config_value("course_site_inputs", "", "env")
     app.connect("builder-inited", _builder_inited)
     app.connect("source-read", _source_read)
     app.connect("env-get-outdated", _always_reread)

@@ -73,6 +73,16 @@ def test_no_page_shows_solutions_or_hidden_tests(built_site):
     assert leaks == {}
 
 
+def test_no_page_shows_unrendered_markup(built_site):
+    """A role or directive that MyST did not render shows up as literal text such as {ref}."""
+    pattern = re.compile(r"\{\{|\{(ref|download|doc|include|toctree|admonition)\}|:::")
+    found = {
+        rel: pattern.findall(site_checks.page_text(built_site / rel))
+        for rel in site.pages(built_site)
+    }
+    assert {rel: hits for rel, hits in found.items() if hits} == {}
+
+
 def test_the_leak_check_finds_a_solution_on_a_page(built_site, tmp_path):
     """A lab page with one solution block pasted in is caught, named by lab and cell."""
     blocks = site_checks.secret_blocks(REPO / "solutions")
