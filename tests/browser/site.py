@@ -52,6 +52,10 @@ def pages(site: Path = SITE) -> list[str]:
     )
 
 
+WAIT_FOR_MATHJAX_JS = """async () => {
+  if (window.MathJax && MathJax.Hub) await new Promise(resolve => MathJax.Hub.Queue(resolve));
+}"""
+
 # Runs in the page once MathJax is done: what a reader would notice is wrong.
 _INSPECT_JS = r"""async () => {
   if (window.MathJax && MathJax.Hub) {
