@@ -176,9 +176,11 @@ def test_screenshots(page, base_url, name, rel):
     """build/screenshots/site-<name>.png at 1400 px and site-<name>-390.png at a phone's width."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.goto(f"{base_url}/{rel}")  # test_page_reads_well checks these pages; this one shows them
+    page.add_style_tag(content=site.NO_ANIMATIONS)
     page.evaluate(site.WAIT_FOR_MATHJAX_JS)
     page.screenshot(path=str(SCREENSHOTS / f"site-{name}.png"))
     page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(300)
     page.screenshot(path=str(SCREENSHOTS / f"site-{name}-390.png"))
 
 
