@@ -33,8 +33,7 @@ def _markdown_cell(text: str) -> dict:
 def lecture_header(name: str) -> str:
     return (
         f"{{download}}`Download this notebook <{name}.ipynb>` to run it yourself in JupyterLab "
-        "(it needs the course's environment: see {ref}`Quick start <quick-start-section>`). "
-        "What you see here are the outputs of a full run on the real data."
+        "(it needs the course's environment: see {ref}`Quick start <quick-start-section>`)."
     )
 
 

@@ -74,6 +74,20 @@ def test_every_notebook_has_a_page(built_site):
         assert (built_site / f"{name}.html").exists(), f"no {name}.html"
 
 
+def test_next_links_walk_the_course_in_order(built_site):
+    """From the home page, "next" leads through every lecture, then every lab, in order."""
+    seen, current = [], built_site / "index.html"
+    while len(seen) < 50:
+        found = re.search(r'<a class="right-next"\s+href="([^"#]+)"', current.read_text())
+        if not found:
+            break
+        current = (current.parent / found[1]).resolve()
+        seen.append(current.relative_to(built_site.resolve()).with_suffix("").as_posix())
+    notebooks = [nb.relative_to(REPO).with_suffix("").as_posix() for nb in LECTURES + LABS]
+    assert seen[: len(notebooks)] == notebooks
+    assert seen[len(notebooks) :] == ["results", "guide", "version"]
+
+
 def test_every_internal_link_and_anchor_resolves(built_site):
     assert site.internal_link_problems(built_site) == []
 
