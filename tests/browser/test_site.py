@@ -17,7 +17,7 @@ import time
 import pytest
 
 from tests.browser import site
-from tests.browser.conftest import SCREENSHOTS
+from tests.browser.conftest import SCREENSHOTS, VIEWPORT, screenshot_path
 from tests.browser.site import REPO, SITE, check_page, serve, site_checks
 
 LECTURES = sorted(REPO.glob("lectures/*.ipynb"))
@@ -64,6 +64,29 @@ def built_site():
 def base_url(built_site):
     with serve(built_site) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def site_context(browser):
+    """One browser context for the module's pages, so MathJax and the theme load from its cache."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(30_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def site_page(site_context, request):
+    """A fresh tab per test; its last state is kept as build/screenshots/<test>.png."""
+    page = site_context.new_page()
+    yield page
+    path = screenshot_path(request.node)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        page.screenshot(path=str(path))
+    except Exception as exc:  # noqa: BLE001 - a lost screenshot must not hide the result
+        print(f"could not save the screenshot {path}: {exc}")
+    page.close()
 
 
 def test_every_notebook_has_a_page(built_site):
@@ -167,12 +190,34 @@ def test_version_page_names_the_commit(built_site):
 
 @pytest.mark.browser
 @pytest.mark.parametrize("rel", site.pages())
-def test_page_reads_well(page, base_url, rel):
-    assert check_page(page, f"{base_url}/{rel}") == []
+def test_page_reads_well(site_page, base_url, rel):
+    assert check_page(site_page, f"{base_url}/{rel}") == []
+    if rel in SCREENSHOTS_OF:
+        take_screenshots(site_page, SCREENSHOTS_OF[rel])
+
+
+#: build/screenshots/site-<name>.png at 1400 px wide, and site-<name>-390.png at a phone's width.
+SCREENSHOTS_OF = {
+    "index.html": "home",
+    "lectures/02_word_embeddings.html": "lecture",
+    "labs/lab04_rnn_forward/lab04_rnn_forward.html": "lab",
+}
+
+
+def take_screenshots(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size(VIEWPORT)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.wait_for_timeout(200)
+    page.screenshot(path=str(SCREENSHOTS / f"site-{name}.png"))
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(SCREENSHOTS / f"site-{name}-390.png"))
 
 
 @pytest.mark.browser
-def test_search_finds_glove(page, base_url):
+def test_search_finds_glove(site_page, base_url):
+    page = site_page
     page.goto(f"{base_url}/search.html?q=GloVe")
     results = page.locator("#search-results ul.search li")
     results.first.wait_for(timeout=20_000)
@@ -181,29 +226,9 @@ def test_search_finds_glove(page, base_url):
 
 
 @pytest.mark.browser
-@pytest.mark.parametrize(
-    "name, rel",
-    [
-        ("home", "index.html"),
-        ("lecture", "lectures/02_word_embeddings.html"),
-        ("lab", "labs/lab04_rnn_forward/lab04_rnn_forward.html"),
-    ],
-)
-def test_screenshots(page, base_url, name, rel):
-    """build/screenshots/site-<name>.png at 1400 px and site-<name>-390.png at a phone's width."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.goto(f"{base_url}/{rel}")  # test_page_reads_well checks these pages; this one shows them
-    page.add_style_tag(content=site.NO_ANIMATIONS)
-    page.evaluate(site.WAIT_FOR_MATHJAX_JS)
-    page.screenshot(path=str(SCREENSHOTS / f"site-{name}.png"))
-    page.set_viewport_size({"width": 390, "height": 844})
-    page.wait_for_timeout(300)
-    page.screenshot(path=str(SCREENSHOTS / f"site-{name}-390.png"))
-
-
-@pytest.mark.browser
-def test_the_page_checks_catch_a_broken_page(page, built_site, tmp_path):
+def test_the_page_checks_catch_a_broken_page(site_page, built_site, tmp_path):
     """A copy of the site with one lecture broken four ways: each breakage is reported."""
+    page = site_page
     broken = tmp_path / "site"
     shutil.copytree(built_site, broken, ignore=shutil.ignore_patterns("_downloads", "_sources"))
     rel = "lectures/02_word_embeddings.html"
