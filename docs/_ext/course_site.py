@@ -104,14 +104,12 @@ def version_text() -> str:
     dirty = _git("status", "--porcelain", "--", "README.md", "docs", "lectures", "labs")
     built = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
-        "| | |",
-        "| --- | --- |",
-        f"| commit | `{commit}` |",
-        f"| commit date | {date} |",
-        f"| site built | {built} |",
+        f"- **commit** `{commit}`",
+        f"- **commit date** {date}",
+        f"- **site built** {built}",
     ]
     if dirty:
-        lines.append("| note | built with uncommitted changes to the pages' sources |")
+        lines.append("- **note** built with uncommitted changes to the pages' sources")
     rows = []
     for path in sorted(REPO.glob("lectures/*.ipynb")) + sorted(REPO.glob("labs/*/*.ipynb")):
         rel = path.relative_to(REPO).as_posix()
