@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 JOBS   ?= 2   # pytest-xdist workers; --dist loadfile keeps each notebook on one worker
 NBVAL  := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: help install release demo test lint format lab lectures clean
+.PHONY: help install release demo test lint format lab lectures site clean
 
 help:
 	@echo "make demo     install, regenerate labs/, autograde example submissions, print scores"
@@ -15,6 +15,7 @@ help:
 	@echo "make lab      copy each lab into my-labs/ (once) and start JupyterLab there (students)"
 	@echo "make release  regenerate the student labs/ from solutions/ (instructors)"
 	@echo "make lectures re-execute every lecture in full mode on the real data, print their times"
+	@echo "make site     build the course website into build/site/ (offline; nothing is executed)"
 	@echo "make format   ruff format + fix"
 
 $(BIN)/python:
@@ -25,6 +26,13 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml environment.yml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python tools/constraints_from_env.py environment.yml > $(VENV)/constraints.txt
 	$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt -e '.[all]'
+	touch $@ $(VENV)/.installed-docs
+
+# The website needs only the docs extra (no TensorFlow): what the Pages workflow installs.
+$(VENV)/.installed-docs: $(BIN)/python pyproject.toml environment.yml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python tools/constraints_from_env.py environment.yml > $(VENV)/constraints.txt
+	$(BIN)/python -m pip install --quiet -c $(VENV)/constraints.txt -e '.[docs]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -57,6 +65,13 @@ lectures: install
 	  env -u COURSE_FAST ../$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=-1 "$$nb" || exit 1; done
 	$(BIN)/python tools/lecture_times.py
+
+# The website, from the committed notebooks (never executed) and README.md: strict (a warning,
+# an error output or a solution on a page fails it) and incremental (doctrees in build/).
+# Preview: python -m http.server -d build/site
+site: $(VENV)/.installed-docs
+	$(BIN)/sphinx-build -W --keep-going -q -j auto -b html -d build/site-doctrees docs build/site
+	@echo "site: build/site/index.html"
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache
