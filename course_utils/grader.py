@@ -25,6 +25,7 @@ import os
 import pwd
 import queue
 import signal
+import stat
 import statistics
 import subprocess
 import sys
@@ -44,6 +45,9 @@ from .sandbox import Sandbox
 
 #: Uids for sandboxed kernels when grading runs as root: one per parallel slot.
 SANDBOX_UID_BASE = 61000
+#: Top-level folders a kernel sees (read-only): the system's programs, libraries and settings.
+SYSTEM_DIRS = {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "proc", "sys", "dev"}
+SYSTEM_DIRS.add("tmp")  # replaced by a private tmpfs anyway
 STARVED_CPU_SHARE = 0.8  #: see ``starved``
 KERNEL_START_ATTEMPTS = 3  #: a kernel that will not start is retried, then left for the next run
 KERNEL_NOT_STARTED = "the grader could not start a kernel for this submission"
@@ -59,6 +63,8 @@ class Limits:
     notebook_timeout: float = 600.0  #: seconds per submission
     memory_bytes: int = 4 << 30  #: address space of the kernel
     max_processes: int = 256  #: processes and threads of the kernel
+    max_output_bytes: int = 1 << 20  #: outputs kept per cell; more is cut off with a note
+    max_notebook_output_bytes: int = 8 << 20  #: outputs kept per submission
     sandbox: bool = True  #: False only for debugging: runs student code unconfined
     require_isolation: bool = True  #: refuse to grade when namespaces are unavailable
 
@@ -126,9 +132,17 @@ def sandbox_for(course: Course, run_dir: Path, limits: Limits, uid: int) -> Sand
     hide = [root / "solutions", root / "source", root / ".git", root / "build", *sorted(homes)]
     if work == root or root in work.parents:
         hide += [work / name for name in ("submitted", "autograded", "feedback", ".course")]
-        hide += [course.gradebook, work / "exchange"]
+        hide += [course.gradebook, work / "exchange", work / "reports", work / "grades.csv"]
     else:
         hide.append(work)
+    # Every top-level folder but the system's: other terms' classes, other --work folders and
+    # anything else on the disk, wherever it is. What the kernel needs (the interpreter, the
+    # packages, course_utils, its own folder) is mounted back in place (``keep``).
+    hide += [
+        p
+        for p in Path("/").iterdir()
+        if p.name not in SYSTEM_DIRS and p.is_dir() and not p.is_symlink()
+    ]
     if Path("/srv/nbgrader/exchange").exists():
         hide.append(Path("/srv/nbgrader/exchange"))
     keep = {sys.prefix, sys.base_prefix, str(Path(course_utils.__file__).parent)}
@@ -151,6 +165,24 @@ def sandbox_for(course: Course, run_dir: Path, limits: Limits, uid: int) -> Sand
     )
 
 
+def _blocked_folder(paths: list[Path], hide: list[str]) -> Path | None:
+    """The first folder on the way to one of ``paths`` that other users may not enter.
+
+    Folders under a hidden path do not count: the sandbox covers those with a passable tmpfs and
+    mounts what it needs back in place."""
+    hidden = [Path(h) for h in hide]
+    for path in paths:
+        for folder in [*reversed(path.parents), path if path.is_dir() else None]:
+            if folder is None or any(folder == h or h in folder.parents for h in hidden):
+                break
+            try:
+                if not folder.stat().st_mode & stat.S_IXOTH:
+                    return folder
+            except OSError:
+                return folder
+    return None
+
+
 def preflight(course: Course, lab: str, limits: Limits) -> None:
     """Start an empty program in the sandbox once; raise if submissions could not be confined."""
     # Beside the lab's folder, not in it: the lab's folder holds one folder per student id.
@@ -169,6 +201,18 @@ def preflight(course: Course, lab: str, limits: Limits) -> None:
             + isolation["isolation_error"]
             + "\nSee README.md, 'What grading protects against'. `--no-sandbox` grades "
             "unconfined: only for code you trust."
+        )
+    blocked = (
+        _blocked_folder([run_dir, Path(sys.executable)], spec.hide) if os.geteuid() == 0 else None
+    )
+    if proc.returncode != 0 and blocked is not None:
+        mode = stat.S_IMODE(blocked.stat().st_mode)
+        raise GradingError(
+            f"the sandboxed kernels (uid {SANDBOX_UID_BASE} and up) cannot enter {blocked} "
+            f"(mode {mode:o}), so nothing was graded: every kernel works in a folder below it. "
+            f"Let other users pass through it with `chmod o+x {blocked}` (o+x lets them enter, "
+            "not list or read it), or grade the class in a folder they can reach: "
+            f"`course grade {lab} --work /var/tmp/<class>`."
         )
     if proc.returncode != 0:
         raise GradingError(
@@ -214,6 +258,8 @@ def _run_one(
             "run_dir": str(run_dir),
             "cell_timeout": limits.cell_timeout,
             "notebook_timeout": limits.notebook_timeout,
+            "max_output_bytes": limits.max_output_bytes,
+            "max_notebook_output_bytes": limits.max_notebook_output_bytes,
             "sandbox": dataclasses.asdict(sandbox_for(course, run_dir, limits, uid))
             if limits.sandbox
             else None,

@@ -15,8 +15,13 @@ from course_utils.grading import solution_code
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_cells(lab: str, replace: dict[str, str] | None = None) -> dict[str, str | None]:
-    """Run a lab's solution notebook; return {test grade_id: None if passed, else the error}."""
+def run_cells(
+    lab: str, replace: dict[str, str] | None = None, *, stop_after: str | None = None
+) -> dict[str, str | None]:
+    """Run a lab's solution notebook; return {test grade_id: None if passed, else the error}.
+
+    ``stop_after``: stop once that test cell has run (a mistake need not run the cells after the
+    test that must catch it)."""
     nb = nbformat.read(REPO / "solutions" / lab / f"{lab}.ipynb", as_version=4)
     namespace: dict = {}
     results: dict[str, str | None] = {}
@@ -34,6 +39,8 @@ def run_cells(lab: str, replace: dict[str, str] | None = None) -> dict[str, str 
                 results[meta["grade_id"]] = None
             except Exception as exc:  # a failing test cell, whatever it raised
                 results[meta["grade_id"]] = f"{type(exc).__name__}: {exc}"
+            if meta["grade_id"] == stop_after:
+                break
         else:
             exec(compile(source, meta.get("grade_id", "cell"), "exec"), namespace)
     return results

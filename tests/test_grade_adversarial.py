@@ -40,7 +40,11 @@ MISTAKE_SCORE = 10.0
 # which has the start-up limit and is not charged to the notebook), so 10 s per cell leaves a
 # wide margin on a loaded machine while runaway cells still cost little.
 LIMITS = grader.Limits(
-    cell_timeout=10, notebook_timeout=90, memory_bytes=3 << 30, max_processes=128
+    cell_timeout=10,
+    notebook_timeout=90,
+    memory_bytes=3 << 30,
+    max_processes=128,
+    max_notebook_output_bytes=3 << 20,  # tight, so that floods_every_cell reaches it
 )
 
 pytestmark = [pytest.mark.slow]
@@ -248,6 +252,18 @@ def build_class(work: Path, listener_port: int) -> dict[str, object]:
         "exec(code.replace('### BEGIN SOLUTION', '').replace('### END SOLUTION', ''))\n"
     )
     subs["reads_solutions"] = with_answer("rnn_forward", steal, base=solved(), append=False)
+    # Another term's class on the same disk, outside this class's folder and the course: here a
+    # world-readable copy of the solutions, as a past term's release folder might hold
+    other_term = Path(f"{work}.other-term")
+    other_term.mkdir(mode=0o755)
+    shutil.copy2(SOURCE, other_term / f"{LAB}.ipynb")
+    (other_term / f"{LAB}.ipynb").chmod(0o644)
+    subs["reads_other_term"] = with_answer(
+        "rnn_forward",
+        steal.replace(repr(str(SOURCE)), repr(str(other_term / f"{LAB}.ipynb"))),
+        base=solved(),
+        append=False,
+    )
     victim = work / "submitted" / "honest" / LAB / f"{LAB}.ipynb"
     targets = [victim, work / "gradebook.db", work / "autograded" / "x.txt"]
     targets.append(REPO / "course_utils" / "checks.py")
@@ -292,6 +308,17 @@ def build_class(work: Path, listener_port: int) -> dict[str, object]:
     subs["huge_saved_outputs"] = nb
     subs["prints_a_flood"] = with_answer(
         "rnn_step_forward", "for _ in range(200):\n    print('spam ' * 20000)"
+    )
+    # Under 1 MB per cell, but in every cell that calls rnn_step_forward or rnn_forward (LIMITS
+    # allows 3 MB per notebook; the default is 8 MB)
+    subs["floods_every_cell"] = with_answer(
+        "rnn_step_forward",
+        "_quiet_step, _printed = rnn_step_forward, set()\n\n"
+        "def rnn_step_forward(*args):\n"
+        "    if get_ipython().execution_count not in _printed:  # once per cell\n"
+        "        _printed.add(get_ipython().execution_count)\n"
+        "        print('spam ' * 180000)\n"
+        "    return _quiet_step(*args)\n",
     )
 
     for student, nb in subs.items():
@@ -351,6 +378,7 @@ def graded():
         "leftovers": leftovers,
     }
     shutil.rmtree(work, ignore_errors=True)
+    shutil.rmtree(f"{work}.other-term", ignore_errors=True)
 
 
 def row(graded, student):
@@ -470,6 +498,13 @@ def test_solutions_cannot_be_read(graded):
     assert r.score == STEP + XENT, (r.score, r.notes)
 
 
+def test_another_terms_class_folder_cannot_be_read(graded):
+    """Not below the course or this class's folder: hidden because every top-level folder but
+    the system's is (see grader.SYSTEM_DIRS)."""
+    r = row(graded, "reads_other_term")
+    assert r.score == STEP + XENT, (r.score, r.notes)
+
+
 def test_nothing_outside_the_sandbox_was_written(graded):
     for path, digest in graded["before"].items():
         assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, path
@@ -505,6 +540,14 @@ def test_output_floods_are_cut_off(graded):
     nb = graded["work"] / "autograded" / "prints_a_flood" / LAB / f"{LAB}.ipynb"
     assert nb.stat().st_size < 8 << 20
     assert "output cut off" in nb.read_text()
+
+
+def test_a_notebook_full_of_just_under_the_limit_outputs_is_cut_off_too(graded):
+    r = row(graded, "floods_every_cell")
+    assert r.score == FULL, (r.tests, r.notes)
+    nb = graded["work"] / "autograded" / "floods_every_cell" / LAB / f"{LAB}.ipynb"
+    assert nb.stat().st_size < 5 << 20
+    assert "output cut off after 3145728 bytes in the whole notebook" in nb.read_text()
 
 
 def test_feedback_shows_failures_but_never_hidden_test_source(graded):

@@ -340,3 +340,40 @@ def test_the_grader_reads_nothing_from_the_scratch_folder_through_a_link_or_a_fi
         with pytest.raises(OSError, match=why):
             executor._read_scratch(tmp_path / f"{name}.json")
     assert json.loads(executor._read_scratch(tmp_path / "report.json")) == {"changed": []}
+
+
+@pytest.mark.skipif(sys.platform != "linux" or __import__("os").geteuid() != 0, reason="as root")
+def test_a_class_in_a_private_folder_can_be_graded(tmp_path):
+    """As root, kernels run as a spare uid, which may not enter a 0700 folder. The sandbox hides
+    every top-level folder but the system's and mounts the kernel's own folder back in place
+    below passable ones, so a class in a private folder grades all the same."""
+    import shutil
+    import tempfile
+
+    private = Path(tempfile.mkdtemp(prefix="course-private-", dir="/var/tmp"))  # mode 0700
+    try:
+        course = grading.Course(root=REPO, work=private / "class")
+        grader.preflight(course, LAB, grader.Limits())
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def test_a_folder_the_kernels_cannot_enter_is_named():
+    """Where a kernel's folder is not hidden (below /usr, say), a folder on its way that others
+    may not enter is named, so that the error can say what to change."""
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="course-blocked-", dir="/var/tmp"))  # not pytest's 0700
+    try:
+        base.chmod(0o755)
+        locked = base / "locked"
+        (locked / "class" / "run").mkdir(parents=True)
+        locked.chmod(0o700)
+        run = locked / "class" / "run"
+        assert grader._blocked_folder([run], hide=[]) == locked
+        assert grader._blocked_folder([run], hide=[str(locked)]) is None  # covered, mounted back
+        locked.chmod(0o711)
+        assert grader._blocked_folder([run], hide=[]) is None
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -549,6 +549,6 @@ def test_lab03_solution_passes_every_test_cell(lab03_solution_results):
 @pytest.mark.parametrize("name", list(LAB03))
 def test_lab03_tests_catch_and_name_the_mistake(name):
     grade_id, wrong, must_fail, words = LAB03[name]
-    results = run_cells(LAB, {grade_id: wrong})
+    results = run_cells(LAB, {grade_id: wrong}, stop_after=must_fail)
     assert results[must_fail] is not None, f"'{name}' passes {must_fail}"
     assert words in results[must_fail], f"'{name}': {must_fail} says {results[must_fail]!r}"
