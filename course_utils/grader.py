@@ -48,6 +48,7 @@ SANDBOX_UID_BASE = 61000
 #: Top-level folders a kernel sees (read-only): the system's programs, libraries and settings.
 SYSTEM_DIRS = {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "proc", "sys", "dev"}
 SYSTEM_DIRS.add("tmp")  # replaced by a private tmpfs anyway
+SYSTEM_DIRS.update({"nix", "gnu", "snap"})  # read-only package stores an interpreter may live in
 STARVED_CPU_SHARE = 0.8  #: see ``starved``
 KERNEL_START_ATTEMPTS = 3  #: a kernel that will not start is retried, then left for the next run
 KERNEL_NOT_STARTED = "the grader could not start a kernel for this submission"
