@@ -51,7 +51,7 @@ format: install
 	$(BIN)/ruff check --fix .
 
 test: lint
-	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile tests lectures solutions $(NBVAL)
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile --durations=15 tests lectures solutions $(NBVAL)
 
 # Your answers live in my-labs/ (git-ignored): a course update never touches them.
 lab: install
