@@ -85,13 +85,17 @@ def clean_html(html: str) -> str:
     return bleach_clean(html)
 
 
-def clean_markdown(source: str) -> str:
-    """Markdown whose raw HTML is reduced to harmless tags (no scripts, no event handlers)."""
-    if "<" not in source:
-        return source
-    from nbconvert.filters.markdown import markdown2html
+_CODE = re.compile(r"(```.*?```|~~~.*?~~~|`[^`\n]*`)", re.S)
 
-    return clean_html(markdown2html(source))
+
+def clean_markdown(source: str) -> str:
+    """Markdown whose raw HTML shows as text: every ``<`` that would open a tag, a comment or a
+    directive becomes ``&lt;``, except in code, which Markdown never turns into HTML. Headings,
+    lists, emphasis and math are left as they are."""
+    parts = _CODE.split(source)
+    return "".join(
+        part if i % 2 else re.sub(r"<(?=[A-Za-z!/?])", "&lt;", part) for i, part in enumerate(parts)
+    )
 
 
 def clean_notebook(nb, *, for_student: bool = True):

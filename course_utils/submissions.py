@@ -123,6 +123,10 @@ class Refused(Exception):
     """An entry that is not collected; the message says why."""
 
 
+class TooLarge(Refused):
+    """A file over the size limit."""
+
+
 def read_regular_file(path: Path, limit: int) -> bytes:
     """The bytes of ``path`` if it is a regular file (not a link, FIFO or device) of at most
     ``limit`` bytes; else ``Refused``. Checked on the open file, so a swap after a check is no
@@ -139,7 +143,7 @@ def read_regular_file(path: Path, limit: int) -> bytes:
             raise Refused("not a regular file (a FIFO, a device or a folder)")
         data = fh.read(limit + 1)
     if len(data) > limit:
-        raise Refused(f"over the {limit >> 20} MB limit")
+        raise TooLarge(f"over the {limit >> 20} MB limit")
     return data
 
 
@@ -147,12 +151,12 @@ def read_notebook(path: Path) -> tuple[dict | None, str | None]:
     """Parse a submitted file as loosely as is safe; return (notebook JSON, or None, why not)."""
     try:
         raw = read_regular_file(path, MAX_SUBMISSION_BYTES)
+    except TooLarge:
+        return None, (
+            f"the file is over the {MAX_SUBMISSION_BYTES >> 20} MB limit: clear the outputs "
+            "(Edit > Clear Outputs of All Cells), save and resubmit"
+        )
     except Refused as exc:
-        if "limit" in str(exc):
-            return None, (
-                f"the file is over the {MAX_SUBMISSION_BYTES >> 20} MB limit: clear the outputs "
-                "(Edit > Clear Outputs of All Cells), save and resubmit"
-            )
         return None, f"the submission is {exc}"
     if not raw:
         return None, "the file is empty (0 bytes): the upload or the save failed"

@@ -93,7 +93,9 @@ def test_student_html_loses_its_scripts_in_outputs_markdown_and_notes():
     text = nbformat.writes(feedback.clean_notebook(nb))
     # Escaped text (&lt;script&gt;) is harmless; a real tag or handler is not.
     assert not re.search(r"<script|<svg|<img[^>]*onerror", text), text
-    assert "<b>ok</b>" in text and "<strong>bold</strong>" in text
+    assert "<b>ok</b>" in text and "**bold**" in text  # harmless HTML and Markdown stay
+    kept = feedback.clean_markdown("Use `<pad>` for padding, not <b>bold</b>")
+    assert kept == "Use `<pad>` for padding, not &lt;b>bold&lt;/b>"  # code is left alone
 
 
 def test_a_line_a_visible_test_also_has_is_no_secret():

@@ -562,14 +562,7 @@ def test_a_notebook_full_of_just_under_the_limit_outputs_is_cut_off_too(graded):
 
 
 def test_feedback_shows_failures_but_never_hidden_test_source(graded):
-    hidden = set()
-    for cell in nbformat.read(SOURCE, as_version=4).cells:
-        for block in re.findall(
-            r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source, re.S
-        ):
-            hidden.update(line.strip() for line in block.splitlines() if len(line.strip()) > 30)
-    visible = RELEASE.read_text()
-    hidden = {line for line in hidden if json.dumps(line)[1:-1] not in visible}
+    hidden = hidden_test_lines()
     assert hidden
     feedback = graded["work"] / "feedback" / "honest_mistake" / LAB / f"{LAB}.html"
     import html

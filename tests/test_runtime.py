@@ -129,9 +129,6 @@ def test_setup_lab_shows_warnings_with_the_output(capsys):
 
 
 def test_setup_can_leave_op_determinism_off_for_xla():
-    import subprocess
-    import sys
-
     probe = (
         "from course_utils import runtime\n"
         "from tensorflow.python.framework.config import is_op_determinism_enabled as on\n"

@@ -93,8 +93,13 @@ def layout():
     shutil.rmtree(tmp_path, ignore_errors=True)
 
 
+def launch(spec: Sandbox, *program: str, python: str = sys.executable) -> list[str]:
+    """The command line that runs ``program`` (with ``python``) in the sandbox ``spec``."""
+    return [python, str(LAUNCHER), json.dumps(asdict(spec)), "--", python, *program]
+
+
 def run_probe(spec: Sandbox, python: str, probe: Path, secret: Path, outside: Path, user=None):
-    cmd = [python, str(LAUNCHER), json.dumps(asdict(spec)), "--", python, str(probe)]
+    cmd = launch(spec, str(probe), python=python)
     cmd += [str(secret), str(secret / "answers.txt"), str(outside)]
     if user is not None:
         cmd = ["setpriv", f"--reuid={user}", f"--regid={user}", "--clear-groups", *cmd]
@@ -188,17 +193,7 @@ def test_two_sandboxes_at_once_never_share_a_uid_so_a_fork_bomb_cannot_starve_it
             uid=61200,
         )
         hog_spec = Sandbox(run_dir=str(hog_dir), **common)
-        hog = subprocess.Popen(
-            [
-                sys.executable,
-                str(LAUNCHER),
-                json.dumps(asdict(hog_spec)),
-                "--",
-                sys.executable,
-                str(tmp / "hog.py"),
-            ],
-            start_new_session=True,
-        )
+        hog = subprocess.Popen(launch(hog_spec, str(tmp / "hog.py")), start_new_session=True)
         try:
             for _ in range(300):
                 if (hog_dir / "full").exists():
@@ -207,14 +202,7 @@ def test_two_sandboxes_at_once_never_share_a_uid_so_a_fork_bomb_cannot_starve_it
             assert (hog_dir / "full").exists(), "the fork bomb never used up its budget"
             ok_spec = Sandbox(run_dir=str(ok_dir), **common)
             proc = subprocess.run(
-                [
-                    sys.executable,
-                    str(LAUNCHER),
-                    json.dumps(asdict(ok_spec)),
-                    "--",
-                    sys.executable,
-                    str(tmp / "threads.py"),
-                ],
+                launch(ok_spec, str(tmp / "threads.py")),
                 capture_output=True,
                 text=True,
                 timeout=120,
@@ -308,10 +296,10 @@ def test_a_quiet_sandbox_keeps_the_program_out_of_the_callers_output(layout):
         keep=[str(noisy), sys.prefix, sys.base_prefix],
         quiet=True,
     )
-    cmd = [sys.executable, str(LAUNCHER), json.dumps(asdict(spec)), "--", sys.executable]
-    proc = subprocess.run([*cmd, str(noisy)], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(launch(spec, str(noisy)), capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and (run / "done").read_text() == "yes"
     assert proc.stdout == "" and proc.stderr == "", (proc.stdout, proc.stderr)
     # A program that cannot start is still reported on the caller's stderr.
-    proc = subprocess.run([*cmd[:-1], "/nonexistent"], capture_output=True, text=True, timeout=60)
+    cmd = launch(spec)[:-1] + ["/nonexistent"]  # a program that does not exist
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 127 and "could not start /nonexistent" in proc.stderr

@@ -63,13 +63,18 @@ def page(browser, request):
     page.on("pageerror", lambda exc: page.js_errors.append(str(exc)))
     yield page
     # A finalizer runs whether the test passed or failed: the last state is always kept.
-    path = screenshot_path(request.node)
+    keep_last_screenshot(page, request.node)
+    context.close()
+
+
+def keep_last_screenshot(page, item) -> None:
+    """Save the page as build/screenshots/<test>.png; a lost screenshot never fails the test."""
+    path = screenshot_path(item)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         page.screenshot(path=str(path))
     except Exception as exc:  # noqa: BLE001 - a lost screenshot must not hide the result
         print(f"could not save the screenshot {path}: {exc}")
-    context.close()
 
 
 @pytest.fixture

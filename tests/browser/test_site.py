@@ -17,7 +17,7 @@ import time
 import pytest
 
 from tests.browser import site
-from tests.browser.conftest import SCREENSHOTS, VIEWPORT, screenshot_path
+from tests.browser.conftest import SCREENSHOTS, VIEWPORT, keep_last_screenshot
 from tests.browser.site import REPO, SITE, check_page, serve, site_checks
 
 LECTURES = sorted(REPO.glob("lectures/*.ipynb"))
@@ -80,12 +80,7 @@ def site_page(site_context, request):
     """A fresh tab per test; its last state is kept as build/screenshots/<test>.png."""
     page = site_context.new_page()
     yield page
-    path = screenshot_path(request.node)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        page.screenshot(path=str(path))
-    except Exception as exc:  # noqa: BLE001 - a lost screenshot must not hide the result
-        print(f"could not save the screenshot {path}: {exc}")
+    keep_last_screenshot(page, request.node)
     page.close()
 
 
