@@ -72,6 +72,31 @@ def make_class(course: grading.Course, lab: str, n: int) -> dict[str, str]:
     return students
 
 
+def print_phases(work: Path, lab: str) -> None:
+    """Where one submission's time goes in ``course grade``: the mean over the class of each
+    phase the executor records (kernel start, guard, set-up in the kernel and in the judge, the
+    student's cells, the tests), and the same for the honest solutions alone."""
+    import json
+    import statistics
+
+    rows = []
+    for path in sorted((work / ".course" / "grade" / lab).glob("*/result.json")):
+        phases = json.loads(path.read_text()).get("phases") or {}
+        rows.append((path.parent.name, phases))
+    if not rows:
+        return
+    names = sorted({k for _, p in rows for k in p})
+    print("  seconds per submission, by phase (mean over the class; over the solutions only):")
+    for name in [*names, "total"]:
+
+        def value(p, name=name):
+            return sum(p.values()) if name == "total" else p.get(name, 0.0)
+
+        every = statistics.mean(value(p) for _, p in rows)
+        solved = [value(p) for s, p in rows if s.endswith("_solution")]
+        print(f"    {name:16} {every:7.2f}   {statistics.mean(solved) if solved else 0:7.2f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=60)
@@ -116,6 +141,7 @@ def main() -> int:
             f"  {label:32} {seconds:8.1f} s   {60 * args.students / seconds:6.1f} submissions/min"
             f"   ({len(scores)} graded)"
         )
+    print_phases(work / "course", args.lab)
     a, b = results["nbgrader"][1], results["course"][1]
     students = results["course"][2]
     same = [s for s in students if a.get(s) == b.get(s)]

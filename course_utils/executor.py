@@ -14,17 +14,26 @@ every code cell, one of:
 ``tampered``  a trusted cell during which the grader's guard found patched functions
 ``not-run``   never ran: the kernel died earlier, or the notebook time limit was used up
 
-Trusted cells (set-up and test cells) are bracketed by ``course_utils.integrity`` checks.
+Test cells never run in the kernel: ``course_utils.judge`` runs them in this process, where the
+student's functions are reached only through calls answered by ``course_utils.answer_server`` in
+the kernel, so the verdicts are decided outside the student's process. Set-up cells run in the
+kernel (and, those before the first answer, in the judge too). The in-kernel guard of
+``course_utils.integrity`` still notices patching, as a note for the instructor to review; no
+verdict depends on it.
 """
 
 from __future__ import annotations
 
 import ast
+import collections
+import contextlib
 import json
 import math
 import os
+import re
 import secrets
 import signal
+import socket
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -54,6 +63,7 @@ class Job:
     #: for the whole notebook: 150 cells of 1 MB each once made a 137 MB graded notebook
     max_notebook_output_bytes: int = 8 << 20
     sandbox: dict | None = None  #: ``Sandbox`` fields; ``None`` runs without one (tests only)
+    max_call_bytes: int = 64 << 20  #: the largest answer the kernel may send for one call
 
 
 @dataclass
@@ -91,6 +101,25 @@ def bound_names(source: str) -> list[str]:
     return sorted(names - {"*"})
 
 
+_SETUP_LAB = re.compile(r"setup_lab\([^)]*\)")
+_KERAS = re.compile(r"\b(keras|tensorflow)\b")
+
+
+def kernel_uses_keras(nb) -> bool:
+    """Does any cell the kernel runs (all but the tests) use Keras, apart from the set-up's
+    ``runtime.setup_lab(keras=True)``? If not, the kernel need not import it: the tests that
+    compare with Keras run in the grader."""
+    return any(
+        _KERAS.search(_SETUP_LAB.sub("", c.source))
+        for c in nb.cells
+        if c.cell_type == "code" and c.metadata.get("course", {}).get("role") != "test"
+    )
+
+
+def cell_name(index: int, cell) -> str:
+    return cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {index}"
+
+
 def _client_class():
     from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
@@ -113,14 +142,15 @@ def _client_class():
 
         def output(self, outs, msg, display_id, cell_index):
             sizes = self.__dict__.setdefault("_course_sizes", {})
-            key = (cell_index, id(outs))
+            # One key per execution (the request's id): the grader's own cells reuse an index
+            key = (cell_index, msg.get("parent_header", {}).get("msg_id", id(outs)))
             size = len(json.dumps(msg.get("content", {})))
             sizes[key] = sizes.get(key, 0) + size
             sizes["notebook"] = sizes.get("notebook", 0) + size
-            if sizes[key] > self.max_output_bytes:
-                limit = f"{self.max_output_bytes} bytes"
-            elif sizes["notebook"] > self.max_notebook_output_bytes:
+            if sizes["notebook"] > self.max_notebook_output_bytes:
                 limit = f"{self.max_notebook_output_bytes} bytes in the whole notebook"
+            elif sizes[key] > self.max_output_bytes:
+                limit = f"{self.max_output_bytes} bytes"
             else:
                 return super().output(outs, msg, display_id, cell_index)
             if sizes.get((key, "noted")) is None:
@@ -200,6 +230,18 @@ def run(job: Job) -> dict:
     nb = nbformat.read(job.notebook_in, as_version=4)
     # "started": the kernel came up and the guard was installed, so the student's code could run.
     result: dict = {"cells": [], "events": [], "sandbox": None, "seconds": 0.0, "started": False}
+    #: where the time went, in seconds: "kernel start", "guard", "setup (kernel)", "setup
+    #: (judge)", "answers" (the student's cells), "tests", and the rest ("other")
+    phases: dict[str, float] = collections.defaultdict(float)
+
+    @contextlib.contextmanager
+    def timed(phase: str):
+        tick = time.monotonic()
+        try:
+            yield
+        finally:
+            phases[phase] += time.monotonic() - tick
+
     started = time.monotonic()
     deadline = started + job.notebook_timeout
 
@@ -210,10 +252,16 @@ def run(job: Job) -> dict:
     km.connection_file = str(run_dir / "kernel.json")
     _CURRENT_KM[:] = [km]
     env = None
+    from .runtime import KERAS_PRELOAD_ENV
+
+    # A kernel none of whose cells use Keras need not import it: the tests run here.
+    extra_env = {} if kernel_uses_keras(nb) else {KERAS_PRELOAD_ENV: "0"}
     if job.sandbox is not None:
-        sandbox = Sandbox(**job.sandbox)
+        sandbox = Sandbox(**{**job.sandbox, "env": {**job.sandbox.get("env", {}), **extra_env}})
         km.sandbox_prefix = sandbox.wrap([])
         env = sandbox.environment()
+    elif extra_env:
+        env = {**os.environ, **extra_env}
     timeout_reply = {
         "ename": "CellTimeoutError",
         "evalue": f"the cell ran longer than its time limit of {job.cell_timeout:g} s "
@@ -291,13 +339,83 @@ def run(job: Job) -> dict:
             )
         )
 
+    from .judge import Judge, SocketTransport
+
+    judge = Judge()
+    roles = [c.metadata.get("course", {}).get("role", "student") for c in nb.cells]
+    first_answer = next((i for i, r in enumerate(roles) if r == "answer"), len(roles))
+
+    def judged(index: int, cell) -> tuple[str, str, str, float]:
+        """Judge a test cell here while the kernel answers its calls; fill in the cell's
+        outputs; return (status, ename, evalue, cpu seconds of the kernel)."""
+        import threading
+
+        name = f"calls-{secrets.token_hex(6)}.sock"  # relative: run_dir is the cwd of both
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(name)
+        os.chmod(name, 0o666)  # the kernel may run as another uid: it must be able to connect
+        listener.listen(1)
+        limit = min(job.cell_timeout, max(1.0, deadline - time.monotonic()))
+        transport = SocketTransport(
+            listener, time.monotonic() + limit + 2 * INTERRUPT_GRACE, job.max_call_bytes
+        )
+        box: dict = {}
+
+        def work() -> None:
+            try:
+                box["verdict"] = judge.test(cell.source, transport, cell_name(index, cell))
+            finally:
+                transport.close()  # the kernel's serve() returns: the cell below ends
+
+        thread = threading.Thread(target=work, name="judge", daemon=True)
+        thread.start()
+        serve = new_code_cell(
+            f"__import__('course_utils.answer_server', fromlist=['serve']).serve({name!r})"
+        )
+        client.timeout = max(1, math.ceil(limit))
+        pgid = getattr(km.provisioner, "pgid", None)
+        cpu_before = group_cpu_seconds(pgid)
+        client.nb.cells.append(serve)
+        try:
+            client.execute_cell(serve, len(client.nb.cells) - 1, store_history=False)
+        finally:
+            client.nb.cells.pop()
+            cpu = group_cpu_seconds(pgid) - cpu_before
+            transport.close()
+            thread.join(timeout=max(30.0, job.cell_timeout))
+            with contextlib.suppress(OSError):
+                os.unlink(name)
+        # What the student's functions printed while the test ran, then what the test printed.
+        kept = [o for o in serve.outputs if o.output_type in ("stream", "display_data")]
+        verdict = box.get("verdict")
+        if verdict is None:
+            cell.outputs = kept
+            return "error", "GraderError", "the grader could not finish this test", cpu
+        cell.outputs = kept
+        for stream in ("stdout", "stderr"):
+            if getattr(verdict, stream):
+                cell.outputs.append(
+                    new_output("stream", name=stream, text=getattr(verdict, stream))
+                )
+        if timed_out():
+            return "timeout", "CellTimeoutError", "", cpu
+        if verdict.status != "ok":
+            cell.outputs.append(_error_output(verdict.ename, verdict.evalue))
+            return "error", verdict.ename, verdict.evalue, cpu
+        return "ok", "", "", cpu
+
     dead: str | None = None
     try:
         with client.setup_kernel(env=env, cwd=str(run_dir)):
+            phases["kernel start"] = time.monotonic() - started
             report_file = run_dir / "report.json"
             if report_file.is_file():
                 result["sandbox"] = json.loads(_read_scratch(report_file))
-            if hidden("import course_utils.integrity as _ci; _ci.install(); del _ci", 60) != "ok":
+            with timed("guard"):
+                installed = hidden(
+                    "import course_utils.integrity as _ci; _ci.install(); del _ci", 60
+                )
+            if installed != "ok":
                 raise RuntimeError("the grader's integrity guard could not start in the kernel")
             result["started"] = True
             # The notebook's time runs from here: starting the kernel is not the student's time.
@@ -317,7 +435,45 @@ def run(job: Job) -> dict:
                     cell.outputs = [_error_output("NotRun", f"not run: {dead}")]
                     record(index, cell, "not-run", "NotRun", dead)
                     continue
-                before = guard(None) if trusted else []
+                if role == "test":
+                    tick = time.monotonic()
+                    clipped = deadline - tick < job.cell_timeout
+                    replies.clear()
+                    try:
+                        with timed("tests"):
+                            status, ename, evalue, cpu = judged(index, cell)
+                    except DeadKernelError:
+                        dead = (
+                            f"the kernel died while cell {index} ran (os._exit, a crash, or memory)"
+                        )
+                        result["events"].append(dead)
+                        cell.outputs.append(_error_output("DeadKernelError", dead))
+                        record(
+                            index, cell, "error", "DeadKernelError", dead, time.monotonic() - tick
+                        )
+                        continue
+                    seconds = time.monotonic() - tick
+                    if status == "ok" and (said := stderr_text(cell)):
+                        # nbgrader's rule, so that Validate and course grade agree on every test
+                        status, ename = "error", "StderrOutput"
+                        evalue = f"{STDERR_FAILS} It wrote: {said[:300]}"
+                        cell.outputs.append(_error_output(ename, evalue))
+                    if status == "timeout":
+                        evalue = timeout_reply["evalue"]
+                        if clipped:
+                            evalue = (
+                                f"the notebook's time limit of {job.notebook_timeout:g} s ran "
+                                "out while this cell ran, and it was interrupted"
+                            )
+                        cell.outputs.append(_error_output(ename, evalue))
+                        if hidden("pass", INTERRUPT_GRACE) != "ok":
+                            dead = f"cell {index} ignored the interrupt after its time limit"
+                            result["events"].append(dead + "; the kernel was stopped")
+                            _kill(km)
+                    record(index, cell, status, ename, evalue, seconds, (), cpu)
+                    continue
+                with timed("guard"):
+                    before = guard(None) if trusted else []
                 if before is None:
                     before = [GUARD_BROKEN]
                 tick = time.monotonic()
@@ -341,9 +497,18 @@ def run(job: Job) -> dict:
                     record(index, cell, "error", "DeadKernelError", dead, time.monotonic() - tick)
                     continue
                 seconds = time.monotonic() - tick
+                phases["setup (kernel)" if role == "setup" else "answers"] += seconds
                 cpu = group_cpu_seconds(getattr(km.provisioner, "pgid", None)) - cpu_before
                 if role == "setup":
                     deadline += seconds
+                    if index < first_answer:  # the tests' own set-up: numpy, checks, Keras
+                        with timed("setup (judge)"):
+                            prepared = judge.setup(cell.source, cell_name(index, cell))
+                        if prepared.status != "ok":
+                            raise RuntimeError(
+                                f"the lab's set-up cell {index} failed in the grader: "
+                                f"{prepared.ename}: {prepared.evalue}"
+                            )
                 errors = [o for o in cell.outputs if o.output_type == "error"]
                 reply = replies[-1].get("content", {}) if replies else {}
                 if not errors and reply.get("status", "ok") != "ok":
@@ -380,7 +545,8 @@ def run(job: Job) -> dict:
                         _kill(km)
                 after = []
                 if trusted and dead is None:
-                    after = guard(bound_names(cell.source))
+                    with timed("guard"):
+                        after = guard(bound_names(cell.source))
                     if after is None:
                         after = [GUARD_BROKEN]
                 if after and role == "test":
@@ -397,6 +563,11 @@ def run(job: Job) -> dict:
                         evalue += ", ".join(after[:8])
                     cell.outputs.append(_error_output(ename, evalue))
                 record(index, cell, status, ename, evalue, seconds, [*before, *after], cpu)
+            if dead is None:  # for the instructor's review: what the student's code replaced
+                with timed("guard"):
+                    changed = guard(None)
+                if changed and changed != [GUARD_BROKEN]:
+                    result["tampering"] = changed
     except DeadKernelError as exc:
         dead = dead or f"the kernel died: {exc}"
         result["events"].append(dead)
@@ -418,6 +589,8 @@ def run(job: Job) -> dict:
             record(index, cell, "not-run", "NotRun", reason)
     result["cells"].sort(key=lambda c: c["index"])
     result["seconds"] = round(time.monotonic() - started, 3)
+    phases["other"] = max(0.0, result["seconds"] - sum(phases.values()))
+    result["phases"] = {k: round(v, 3) for k, v in phases.items()}
     nbformat.write(nb, job.notebook_out)
     tmp = Path(job.result_out).with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=1))

@@ -66,6 +66,7 @@ class Limits:
     max_processes: int = 256  #: processes and threads of the kernel
     max_output_bytes: int = 1 << 20  #: outputs kept per cell; more is cut off with a note
     max_notebook_output_bytes: int = 8 << 20  #: outputs kept per submission
+    max_call_bytes: int = 64 << 20  #: the largest answer one call may send to the judge
     sandbox: bool = True  #: False only for debugging: runs student code unconfined
     require_isolation: bool = True  #: refuse to grade when namespaces are unavailable
 
@@ -261,6 +262,7 @@ def _run_one(
             "notebook_timeout": limits.notebook_timeout,
             "max_output_bytes": limits.max_output_bytes,
             "max_notebook_output_bytes": limits.max_notebook_output_bytes,
+            "max_call_bytes": limits.max_call_bytes,
             "sandbox": dataclasses.asdict(sandbox_for(course, run_dir, limits, uid))
             if limits.sandbox
             else None,
@@ -681,10 +683,13 @@ def _outcome(course, lab, sub, source, prepared, result, failure) -> Outcome:
         sandbox = result.get("sandbox") or {}
         if sandbox.get("isolation_error"):
             notes.append(f"sandbox: {sandbox['isolation_error']}")
-        tampered = sorted({t for c in result["cells"] for t in c.get("tampering", [])})
+        tampered = sorted(
+            {t for c in result["cells"] for t in c.get("tampering", [])}
+            | set(result.get("tampering", []))
+        )
         if tampered:
             notes.append(
-                "replaced grader-trusted code (put back before the tests ran): "
+                "replaced grader-trusted code (no test depends on it: they run in the grader): "
                 + ", ".join(tampered[:10])
             )
     tests = score(source, result, reason)

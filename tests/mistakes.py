@@ -11,20 +11,29 @@ import nbformat
 import numpy as np
 
 from course_utils.grading import solution_code
+from course_utils.judge import Judge, LocalTransport
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def run_cells(
-    lab: str, replace: dict[str, str] | None = None, *, stop_after: str | None = None
+    lab: str,
+    replace: dict[str, str] | None = None,
+    *,
+    stop_after: str | None = None,
+    judged: bool = False,
 ) -> dict[str, str | None]:
     """Run a lab's solution notebook; return {test grade_id: None if passed, else the error}.
 
     ``stop_after``: stop once that test cell has run (a mistake need not run the cells after the
-    test that must catch it)."""
+    test that must catch it). ``judged``: run the test cells as ``course grade`` does, in a
+    ``Judge`` of their own that reaches the answers only through calls encoded as in the kernel
+    (the set-up cells before the first answer run on both sides)."""
     nb = nbformat.read(REPO / "solutions" / lab / f"{lab}.ipynb", as_version=4)
     namespace: dict = {}
     results: dict[str, str | None] = {}
+    judge = Judge() if judged else None
+    answered = False
     for cell in nb.cells:
         meta = cell.metadata.get("nbgrader", {})
         if cell.cell_type != "code":
@@ -32,6 +41,19 @@ def run_cells(
         source = solution_code(cell.source)
         if replace and meta.get("grade_id") in replace:
             source = textwrap.dedent(replace[meta["grade_id"]])
+        answered = answered or bool(meta.get("solution"))
+        if judge is not None and meta.get("grade"):
+            with np.errstate(all="ignore"):
+                verdict = judge.test(source, LocalTransport(namespace), meta["grade_id"])
+            failed = verdict.status != "ok" or verdict.stderr.strip()
+            results[meta["grade_id"]] = (
+                f"{verdict.ename}: {verdict.evalue or verdict.stderr}" if failed else None
+            )
+            if meta["grade_id"] == stop_after:
+                break
+            continue
+        if judge is not None and not answered and not meta.get("solution"):
+            judge.setup(source)
         if meta.get("grade"):
             try:
                 with np.errstate(all="ignore"):  # wrong answers may take log(0) on purpose
@@ -44,3 +66,31 @@ def run_cells(
         else:
             exec(compile(source, meta.get("grade_id", "cell"), "exec"), namespace)
     return results
+
+
+#: Mistakes whose message differs under ``course grade``'s judge, with what it says instead: the
+#: forged objects never reach the judge (only their plain values do), so a check names what is
+#: actually wrong.
+JUDGED_WORDS = {
+    "forged: settings that equal anything": "kernel size 3 where 7 is expected",
+    "forged: a keras.Model subclass that shows another model's layers": "could not rebuild",
+    # Rebuilt in the same process as the answers here, its layers get new names ("embedding_1")
+    "conv1d: Sequential with no Input, never built": "was never called on a tensor",
+}
+
+
+def check_judged(lab: str, name: str, grade_id: str, wrong: str, must_fail: str, results: dict):
+    """The same mistake, judged as ``course grade`` judges it (tests outside the answers'
+    namespace, calls through the wire): every test cell up to ``must_fail`` gets the same
+    verdict as when the tests run beside the answers, with the same message."""
+    judged = run_cells(lab, {grade_id: wrong}, stop_after=must_fail, judged=True)
+    both = {k: (results[k] is None, judged[k] is None) for k in judged if k in results}
+    assert all(a == b for a, b in both.values()), f"'{name}': passed (kernel, judge): {both}"
+    words = JUDGED_WORDS.get(name)
+    if words is None:
+        assert judged[must_fail] == results[must_fail], (
+            f"'{name}': {must_fail} says {judged[must_fail]!r} in the judge and "
+            f"{results[must_fail]!r} beside the answers"
+        )
+    else:
+        assert words in judged[must_fail], f"'{name}': the judge says {judged[must_fail]!r}"

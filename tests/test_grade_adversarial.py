@@ -243,6 +243,96 @@ def build_class(work: Path, listener_port: int) -> dict[str, object]:
         base=mistaken(),
     )
 
+    # Attacks on trusted code that run during a test without rebinding anything. The tests run
+    # in the grader (course_utils.judge), so none of these reaches them.
+    subs["patch_code_in_place"] = with_answer(
+        "rnn_forward",
+        "import course_utils.checks as _checks\n"
+        "_checks.check_close.__code__ = (lambda *a, **k: None).__code__\n"
+        "_checks.check_array.__code__ = (lambda got, *a, **k: got).__code__\n"
+        "np.allclose.__kwdefaults__ = None\n"
+        "get_ipython().compile = None\n",
+        base=mistaken(),
+    )
+    subs["reads_the_tests_frames"] = with_answer(
+        "rnn_forward",
+        "import sys, gc\n_wrong = rnn_forward\n\n"
+        "def rnn_forward(x, h0, Wx, Wh, b):\n"
+        "    frame = sys._getframe(1)\n"
+        "    while frame is not None:  # the test's expected values, if its frame were here\n"
+        "        for name in ('expected', 'reference', 'want'):\n"
+        "            if name in frame.f_locals and not callable(frame.f_locals[name]):\n"
+        "                return frame.f_locals[name]\n"
+        "        frame = frame.f_back\n"
+        "    for obj in gc.get_objects():  # or anywhere else in the process\n"
+        "        if isinstance(obj, dict) and isinstance(obj.get('expected'), np.ndarray):\n"
+        "            return obj['expected']\n"
+        "    return _wrong(x, h0, Wx, Wh, b)\n",
+        base=mistaken(),
+    )
+    subs["traces_and_times"] = with_answer(
+        "rnn_forward",
+        "import sys, signal, threading\n\n"
+        "def _tracer(frame, event, arg):  # patches every check while a test runs\n"
+        "    g = frame.f_globals\n"
+        "    for name in ('check_close', 'check_array'):\n"
+        "        if name in g:\n"
+        "            g[name] = lambda *a, **k: a[0] if a else None\n"
+        "    return None\n\n"
+        "sys.settrace(_tracer)\nsys.setprofile(_tracer)\nthreading.settrace(_tracer)\n"
+        "signal.signal(signal.SIGALRM, lambda *a: _tracer(sys._getframe(1), 'call', None))\n"
+        "signal.setitimer(signal.ITIMER_REAL, 0.001, 0.001)\n",
+        base=mistaken(),
+    )
+    # Attacks on the channel that carries the calls: the kernel answers for the student anyway,
+    # so what it says is only ever taken as the student's answer to that call
+    subs["replies_ok_without_running"] = with_answer(
+        "rnn_forward",
+        "_kernel = get_ipython().kernel\n_run = _kernel.shell_handlers['execute_request']\n\n"
+        "async def _forged(stream, ident, parent):\n"
+        "    code = parent['content'].get('code', '')\n"
+        "    if 'answer_server' in code or 'integrity' in code:  # the grader's cells: say ok\n"
+        "        _kernel.session.send(stream, 'execute_reply', {'status': 'ok',\n"
+        "            'execution_count': 1, 'user_expressions': {}, 'payload': []},\n"
+        "            parent, ident=ident)\n"
+        "        return\n"
+        "    return await _run(stream, ident, parent)\n\n"
+        "_kernel.shell_handlers['execute_request'] = _forged\n",
+        base=mistaken(),
+    )
+    subs["floods_the_channel"] = with_answer(
+        "rnn_forward",
+        "import glob, socket, struct, threading, time\n\n"
+        "def _flood():\n"
+        "    while True:\n"
+        "        for path in glob.glob('calls-*.sock'):\n"
+        "            try:\n"
+        "                s = socket.socket(socket.AF_UNIX)\n"
+        "                s.connect(path)\n"
+        '                body = b\'{"value": 1, "~": "nd"}\'\n'
+        "                s.sendall(struct.pack('>Q', len(body)) + body + b'x' * 1000)\n"
+        "            except OSError:\n"
+        "                pass\n"
+        "        time.sleep(0.001)\n\n"
+        "threading.Thread(target=_flood, daemon=True).start()\n",
+        base=mistaken(),
+    )
+    subs["unreadable_answers"] = with_answer(
+        "rnn_forward",
+        "def rnn_forward(x, h0, Wx, Wh, b):\n"
+        "    deep = []\n    for _ in range(100000):\n        deep = [deep]\n"
+        "    return deep\n\n",
+    )
+    with_answer(
+        "sequence_cross_entropy",
+        "_xent = sequence_cross_entropy\n\n"
+        "def sequence_cross_entropy(probs, targets):\n"
+        "    if probs.shape[0] == 8:  # one test's batch: an answer over the size limit\n"
+        "        return np.zeros(10 << 20)  # 80 MB\n"
+        "    return _xent(probs, targets)\n",
+        base=subs["unreadable_answers"],
+    )
+
     # Reaching outside the sandbox
     steal = (
         "import json, pathlib\n"
@@ -309,15 +399,13 @@ def build_class(work: Path, listener_port: int) -> dict[str, object]:
     subs["prints_a_flood"] = with_answer(
         "rnn_step_forward", "for _ in range(200):\n    print('spam ' * 20000)"
     )
-    # Under 1 MB per cell, but in every cell that calls rnn_step_forward or rnn_forward (LIMITS
-    # allows 3 MB per notebook; the default is 8 MB)
+    # Under 1 MB per call, on every call of rnn_step_forward or rnn_forward (LIMITS allows 3 MB
+    # per notebook; the default is 8 MB)
     subs["floods_every_cell"] = with_answer(
         "rnn_step_forward",
-        "_quiet_step, _printed = rnn_step_forward, set()\n\n"
+        "_quiet_step = rnn_step_forward\n\n"
         "def rnn_step_forward(*args):\n"
-        "    if get_ipython().execution_count not in _printed:  # once per cell\n"
-        "        _printed.add(get_ipython().execution_count)\n"
-        "        print('spam ' * 180000)\n"
+        "    print('spam ' * 180000)\n"
         "    return _quiet_step(*args)\n",
     )
 
@@ -500,8 +588,42 @@ def test_patching_is_reported_to_the_instructor(graded):
     assert "check_close" in notes(graded, "patch_helpers")
     assert "set_custom_exc" in notes(graded, "patch_builtins")
     assert "builtins.all" in notes(graded, "patch_builtins")
+    # The tests run in the grader, so the patches change no verdict: the failure names the mistake
     forward = row(graded, "patch_during_test").tests["test_rnn_forward_values"]["message"]
-    assert "Tampering" in forward and "numpy.allclose" in forward
+    assert "Likely mistake: the state is not carried" in forward, forward
+    assert "numpy.allclose" in notes(graded, "patch_during_test")
+
+
+@pytest.mark.parametrize(
+    "student",
+    [
+        "patch_code_in_place",
+        "reads_the_tests_frames",
+        "traces_and_times",
+        "replies_ok_without_running",
+        "floods_the_channel",
+    ],
+)
+def test_attacks_on_the_tests_or_on_their_channel_earn_nothing(graded, student):
+    """Changing trusted code in place, looking for the expected values in the callers' frames
+    or anywhere in the process, tracing and timers, a kernel that says "ok" to the grader's own
+    requests without running them, and junk sent to the sockets the calls use: the tests run
+    in the grader, so each of these at most fails its own tests."""
+    r = row(graded, student)
+    assert r.status == "graded"
+    assert r.score <= MISTAKE_SCORE, (r.score, r.tests, r.notes)
+    assert r.tests["test_rnn_forward_values"]["score"] == 0, r.tests
+
+
+def test_answers_the_grader_cannot_read_fail_only_their_own_tests(graded):
+    """A result nested 100,000 deep, and one over the size limit for a call (80 MB against
+    64 MB), cost the tests that got them, with a reason; the other tests still count."""
+    r = row(graded, "unreadable_answers")
+    assert r.score == STEP + XENT - 2, (r.score, r.tests)
+    deep = r.tests["test_rnn_forward_values"]["message"]
+    assert "could not be sent to the grader" in deep, deep
+    big = r.tests["test_sequence_cross_entropy_batch"]["message"]
+    assert "more than the limit" in big, big
 
 
 def test_solutions_cannot_be_read(graded):
@@ -588,17 +710,20 @@ def hidden_test_lines() -> set[str]:
     "student", ["prints_history", "prints_caller_source", "raises_caller_source"]
 )
 def test_printing_history_or_the_callers_source_never_shows_a_hidden_test(graded, student):
+    """The hidden tests never enter the student's kernel (they run in the grader), so neither
+    ``In`` nor the caller's frame holds them: no output has them, the feedback neither."""
     import html
 
     hidden = hidden_test_lines()
     assert hidden
-    # The attack works in the kernel: the autograded notebook (the instructor's) has the source.
-    autograded = graded["work"] / "autograded" / student / LAB / f"{LAB}.ipynb"
-    assert any(line in autograded.read_text() for line in hidden)
+    autograded = nbformat.read(graded["work"] / "autograded" / student / LAB / f"{LAB}.ipynb", 4)
+    outputs = json.dumps([c.get("outputs", []) for c in autograded.cells])
+    assert not [line for line in hidden if json.dumps(line)[1:-1] in outputs]
+    if student == "prints_caller_source":  # the caller it did see: the kernel's side of a call
+        assert "def handle(namespace" in outputs
     page = graded["work"] / "feedback" / student / LAB / f"{LAB}.html"
     text = html.unescape(page.read_text())
     assert not [line for line in hidden if line in text]
-    assert "quoted the source of a hidden test" in text
 
 
 def test_no_student_script_reaches_formgrader_or_the_feedback(graded):

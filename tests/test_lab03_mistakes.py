@@ -7,7 +7,7 @@ the failure message names the mistake. The correct solution must pass every test
 
 import pytest
 
-from .mistakes import run_cells
+from .mistakes import check_judged, run_cells
 
 LAB = "lab03_conv1d"
 CONV = "conv1d_forward"
@@ -552,3 +552,4 @@ def test_lab03_tests_catch_and_name_the_mistake(name):
     results = run_cells(LAB, {grade_id: wrong}, stop_after=must_fail)
     assert results[must_fail] is not None, f"'{name}' passes {must_fail}"
     assert words in results[must_fail], f"'{name}': {must_fail} says {results[must_fail]!r}"
+    check_judged(LAB, name, grade_id, wrong, must_fail, results)

@@ -7,7 +7,7 @@ the failure message names the mistake. The correct solution must pass every test
 
 import pytest
 
-from .mistakes import run_cells
+from .mistakes import check_judged, run_cells
 
 STEP = "rnn_step_forward"
 FORWARD = "rnn_forward"
@@ -310,3 +310,4 @@ def test_lab04_tests_catch_and_name_the_mistake(name):
     results = run_cells("lab04_rnn_forward", {grade_id: wrong}, stop_after=must_fail)
     assert results[must_fail] is not None, f"'{name}' passes {must_fail}"
     assert words in results[must_fail], f"'{name}': {must_fail} says {results[must_fail]!r}"
+    check_judged("lab04_rnn_forward", name, grade_id, wrong, must_fail, results)

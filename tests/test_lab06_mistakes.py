@@ -11,7 +11,7 @@ variable COURSE_LAB_NO_TRAINING is set, which these tests set for the duration o
 
 import pytest
 
-from .mistakes import run_cells
+from .mistakes import check_judged, run_cells
 
 LAB = "lab06_imdb_models"
 CONV = "build_conv1d_model"
@@ -576,6 +576,7 @@ def test_lab06_tests_catch_and_name_the_mistake(name):
     results = run_cells(LAB, {grade_id: wrong}, stop_after=None if whole else must_fail)
     assert results[must_fail] is not None, f"'{name}' passes {must_fail}"
     assert words in results[must_fail], f"'{name}': {must_fail} says {results[must_fail]!r}"
+    check_judged(LAB, name, grade_id, wrong, must_fail, results)
     if not whole:
         return
     # The test cells of build_X_model are test_X_*: a mistake in one builder fails no other's.

@@ -7,7 +7,7 @@ its message names the mistake. The correct solution must pass every test cell.
 
 import pytest
 
-from .mistakes import run_cells
+from .mistakes import check_judged, run_cells
 
 LAB = "lab07_text_generation"
 WINDOWS = "make_char_windows"
@@ -300,3 +300,4 @@ def test_lab07_tests_catch_and_name_the_mistake(name):
     results = run_cells(LAB, {grade_id: wrong}, stop_after=must_fail)
     assert results[must_fail] is not None, f"'{name}' passes {must_fail}"
     assert words in results[must_fail], f"'{name}': {must_fail} says {results[must_fail]!r}"
+    check_judged(LAB, name, grade_id, wrong, must_fail, results)
