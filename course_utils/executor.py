@@ -64,6 +64,8 @@ class Job:
     max_notebook_output_bytes: int = 8 << 20
     sandbox: dict | None = None  #: ``Sandbox`` fields; ``None`` runs without one (tests only)
     max_call_bytes: int = 64 << 20  #: the largest answer the kernel may send for one call
+    #: what the kernel's scratch folder may hold (a tmpfs of that size, as root); 0: no cap
+    max_disk_bytes: int = 512 << 20
 
 
 @dataclass
@@ -221,12 +223,29 @@ def _read_scratch(path: Path) -> str:
 
 
 def run(job: Job) -> dict:
-    """Execute the job's notebook; write the executed notebook and the result; return it."""
+    """Execute the job's notebook; write the executed notebook and the result; return it.
+
+    In a sandbox, as root, the kernel's scratch folder is a tmpfs of ``max_disk_bytes`` for the
+    time of the job, so what a submission writes there is capped and is gone afterwards."""
+    from .sandbox import scratch_filesystem
+
+    run_dir = Path(job.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    size = job.max_disk_bytes if job.sandbox is not None else 0
+    with scratch_filesystem(str(run_dir), size):
+        try:
+            return _run(job)
+        finally:
+            os.chdir("/")  # out of the folder before it is unmounted
+
+
+def _run(job: Job) -> dict:
     from nbclient.exceptions import DeadKernelError
+
+    from .sandbox import remove_cgroups
 
     km_class, client_class = _client_class()
     run_dir = Path(job.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     nb = nbformat.read(job.notebook_in, as_version=4)
     # "started": the kernel came up and the guard was installed, so the student's code could run.
     result: dict = {"cells": [], "events": [], "sandbox": None, "seconds": 0.0, "started": False}
@@ -581,6 +600,8 @@ def run(job: Job) -> dict:
                 pass  # the student's code may have replaced it: the events say what happened
     finally:
         _kill(km)  # whatever the kernel left running in its sandbox goes with it
+        # Read before any student code ran, so it names only the launcher's own cgroups
+        remove_cgroups(list((result.get("sandbox") or {}).get("cgroups") or []))
     done = {c["index"] for c in result["cells"]}
     reason = result["events"][-1] if result["events"] else "the kernel stopped"
     for index, cell in enumerate(nb.cells):

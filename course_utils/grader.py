@@ -67,6 +67,7 @@ class Limits:
     max_output_bytes: int = 1 << 20  #: outputs kept per cell; more is cut off with a note
     max_notebook_output_bytes: int = 8 << 20  #: outputs kept per submission
     max_call_bytes: int = 64 << 20  #: the largest answer one call may send to the judge
+    max_disk_bytes: int = 512 << 20  #: what the kernel's scratch folder may hold (as root)
     sandbox: bool = True  #: False only for debugging: runs student code unconfined
     require_isolation: bool = True  #: refuse to grade when namespaces are unavailable
 
@@ -263,6 +264,7 @@ def _run_one(
             "max_output_bytes": limits.max_output_bytes,
             "max_notebook_output_bytes": limits.max_notebook_output_bytes,
             "max_call_bytes": limits.max_call_bytes,
+            "max_disk_bytes": limits.max_disk_bytes,
             "sandbox": dataclasses.asdict(sandbox_for(course, run_dir, limits, uid))
             if limits.sandbox
             else None,

@@ -12,6 +12,10 @@ own process, own working directory         fork + chdir         nothing
 time limit (CPU), memory, file size,       setrlimit            nothing
   process count                            (RLIMIT_NPROC)       a non-root uid (root drops
                                                                 to a spare uid for it)
+memory and task count of the whole         a cgroup per         root, or a delegated cgroup
+  sandbox, however many processes          sandbox (v1 or v2)     (``join_cgroups``)
+space its scratch directory may fill       a tmpfs of that      root (``scratch_filesystem``,
+                                           size                   used by the grader)
 no network                                 new network ns       user namespaces (or root)
 hide gradebook, solutions, other students  new mount ns: tmpfs  user namespaces (or root)
   (and the instructor's home, /tmp)        over hidden paths
@@ -78,9 +82,10 @@ class Sandbox:
     run_dir: str  #: shared with the caller (sockets, report); writable, the program's cwd
     hide: list[str] = field(default_factory=list)  #: directories or files that must not be read
     keep: list[str] = field(default_factory=list)  #: paths under ``hide`` that stay readable
-    memory_bytes: int = 4 << 30  #: address-space limit (RLIMIT_AS)
+    #: address space of each process (RLIMIT_AS), and memory of all of them together (cgroup)
+    memory_bytes: int = 4 << 30
     cpu_seconds: int = 900  #: CPU-time limit (RLIMIT_CPU): a backstop if the caller dies
-    max_processes: int = 512  #: tasks (processes + threads) of the sandbox's uid
+    max_processes: int = 512  #: tasks (processes + threads) of its uid, and of its cgroup
     max_file_bytes: int = 256 << 20  #: largest file it may write (RLIMIT_FSIZE)
     tmp_bytes: int = 256 << 20  #: size of the private /tmp (in RAM)
     uid: int = 61000  #: when started as root: the first uid to try (see ``claim_uid``)
@@ -264,6 +269,132 @@ def watch_parent(on_orphan) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+#: Prefix of the cgroups the launcher makes (one per sandbox, beside the grader's own).
+CGROUP_PREFIX = "course-sandbox-"
+
+
+def _cgroup_homes() -> dict[str, tuple[str, str]]:
+    """Where this process's cgroups are, for the controllers a sandbox uses: ``{"memory":
+    (version, folder), "pids": ...}``. Version 1 hierarchies first (a controller per mount);
+    version 2 only where the controller is enabled for children (a delegated subtree)."""
+    mounts: dict[str, str] = {}
+    with open("/proc/self/mountinfo") as fh:
+        for line in fh:
+            left, _, right = line.partition(" - ")
+            fstype, _source, options = (right.split() + ["", "", ""])[:3]
+            point = left.split()[4]
+            if fstype == "cgroup":
+                for option in options.split(","):
+                    if option in ("memory", "pids"):
+                        mounts.setdefault(option, point)
+            elif fstype == "cgroup2":
+                mounts.setdefault("", point)
+    own: dict[str, str] = {}
+    with open("/proc/self/cgroup") as fh:
+        for line in fh:
+            _, controllers, path = line.rstrip("\n").split(":", 2)
+            for controller in controllers.split(",") if controllers else [""]:
+                own[controller] = path
+    homes = {}
+    for controller in ("memory", "pids"):
+        if controller in mounts and controller in own:
+            homes[controller] = ("v1", mounts[controller] + own[controller].rstrip("/"))
+        elif "" in mounts and "" in own:
+            base = mounts[""] + own[""].rstrip("/")
+            try:
+                with open(os.path.join(base, "cgroup.subtree_control")) as fh:
+                    if controller in fh.read().split():
+                        homes[controller] = ("v2", base)
+            except OSError:
+                pass
+    return homes
+
+
+def join_cgroups(spec: Sandbox) -> list[str]:
+    """Put this process (and so all it starts) into new cgroups that cap the memory and the
+    number of tasks of the whole sandbox, however many processes share them; return their
+    folders (empty where cgroups cannot be made: then only the per-process limits hold).
+
+    Empty cgroups left by launchers that were killed are removed on the way."""
+    made = []
+    for controller, (version, home) in _cgroup_homes().items():
+        try:
+            for stale in os.listdir(home):
+                if stale.startswith(CGROUP_PREFIX):
+                    try:
+                        os.rmdir(os.path.join(home, stale))
+                    except OSError:
+                        pass  # still in use
+            folder = os.path.join(home, f"{CGROUP_PREFIX}{os.getpid()}")
+            os.mkdir(folder)
+        except OSError:
+            continue
+        try:
+            if controller == "memory":
+                limit = str(spec.memory_bytes)
+                if version == "v1":
+                    _write(os.path.join(folder, "memory.limit_in_bytes"), limit)
+                    if os.path.exists(os.path.join(folder, "memory.memsw.limit_in_bytes")):
+                        _write(os.path.join(folder, "memory.memsw.limit_in_bytes"), limit)
+                else:
+                    _write(os.path.join(folder, "memory.max"), limit)
+                    if os.path.exists(os.path.join(folder, "memory.swap.max")):
+                        _write(os.path.join(folder, "memory.swap.max"), "0")
+            else:
+                _write(os.path.join(folder, "pids.max"), str(spec.max_processes))
+            _write(os.path.join(folder, "cgroup.procs"), "0")
+        except OSError:
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass
+            continue
+        made.append(folder)
+    return made
+
+
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+MNT_DETACH = 2
+
+
+class scratch_filesystem:
+    """``with scratch_filesystem(path, size):`` mounts an empty tmpfs of ``size`` bytes on
+    ``path`` (root only; elsewhere it does nothing), so that a program whose working directory it
+    is can fill at most that much; on leaving, it is unmounted and what was written is gone."""
+
+    def __init__(self, path: str, size: int) -> None:
+        self.path, self.size, self.mounted = os.path.realpath(path), size, False
+
+    def __enter__(self):
+        if os.geteuid() == 0 and self.size > 0:
+            _mount("tmpfs", self.path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={self.size},mode=755")
+            self.mounted = True
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.mounted:
+            _libc.umount2(self.path.encode(), MNT_DETACH)
+            self.mounted = False
+
+
+def remove_cgroups(folders: list[str], wait: float = 5.0) -> None:
+    """Remove the cgroups of a sandbox that has ended (its processes may take a moment to go)."""
+    deadline = time.monotonic() + wait
+    for folder in folders:
+        if not folder.rsplit("/", 1)[-1].startswith(CGROUP_PREFIX):
+            continue  # only ever what join_cgroups made
+        while True:
+            try:
+                os.rmdir(folder)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+
+
 def launch(spec: Sandbox, argv: list[str]) -> int:
     """Set up the sandbox and run ``argv`` in it; return its exit status."""
     as_root = os.geteuid() == 0
@@ -281,6 +412,8 @@ def launch(spec: Sandbox, argv: list[str]) -> int:
         },
         "uid": spec.uid if as_root else os.getuid(),
     }
+    # Before the namespaces: the cgroup file system is read-only inside them.
+    report["cgroups"] = join_cgroups(spec)
     try:
         report["isolation"] = _isolate(spec, as_root)
     except OSError as exc:

@@ -13,6 +13,7 @@ lab04's tests: rnn_step_forward 4 points (shape 1, worked example 1, values 2), 
 from __future__ import annotations
 
 import copy
+import glob
 import hashlib
 import json
 import os
@@ -45,6 +46,7 @@ LIMITS = grader.Limits(
     memory_bytes=3 << 30,
     max_processes=128,
     max_notebook_output_bytes=3 << 20,  # tight, so that floods_every_cell reaches it
+    max_disk_bytes=256 << 20,
 )
 
 pytestmark = [pytest.mark.slow]
@@ -162,6 +164,28 @@ def build_class(work: Path, listener_port: int) -> dict[str, object]:
         "rnn_forward",
         "import os, time\n\ndef rnn_forward(x, h0, Wx, Wh, b):\n    for _ in range(400):\n"
         "        if os.fork() == 0:\n            time.sleep(60)\n            os._exit(0)\n",
+    )
+    # Limits per submission, not per process: four children of 1 GiB each (each under the 3 GiB
+    # per process) and 1 GiB written to the scratch folder in files of 64 MB
+    subs["memory_in_children"] = with_answer(
+        "rnn_forward",
+        "import os\n\ndef rnn_forward(x, h0, Wx, Wh, b):\n    children = []\n"
+        "    for _ in range(4):\n        pid = os.fork()\n        if pid == 0:\n"
+        "            block = b'x' * (1 << 30)  # touched: resident, not just reserved\n"
+        "            os._exit(0 if block else 1)\n        children.append(pid)\n"
+        "    done = sum(os.waitpid(p, 0)[1] == 0 for p in children)\n"
+        "    print(f'children that held 1 GiB: {done} of 4')\n",
+        base=mistaken(),
+    )
+    subs["fills_the_disk"] = with_answer(
+        "rnn_forward",
+        "import os\n\ndef rnn_forward(x, h0, Wx, Wh, b):\n    written = 0\n"
+        "    try:\n        for i in range(16):\n"
+        "            with open(f'filler-{i}', 'wb') as fh:\n"
+        "                fh.write(b'x' * (64 << 20))\n            written += 64\n"
+        "    except OSError as exc:\n        print(f'stopped: {exc.strerror}')\n"
+        "    print(f'wrote {written} MB')\n",
+        base=mistaken(),
     )
     subs["os_exit"] = with_answer("rnn_forward", "import os\nos._exit(0)")
     subs["sys_exit"] = with_answer("rnn_forward", "import sys\nsys.exit()")
@@ -542,6 +566,31 @@ def test_memory_and_process_limits_name_themselves(graded):
     assert "MemoryError" in mem
     fork = row(graded, "fork_bomb").tests["test_rnn_forward_shape"]["message"]
     assert "Resource temporarily unavailable" in fork or "BlockingIOError" in fork, fork
+
+
+def printed(graded, student: str) -> str:
+    nb = nbformat.read(graded["work"] / "autograded" / student / LAB / f"{LAB}.ipynb", 4)
+    return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+
+
+@pytest.mark.skipif(not sandbox._cgroup_homes(), reason="no cgroups can be made here")
+def test_memory_is_capped_per_submission_not_per_process(graded):
+    """Each child stays under the 3 GiB per process, but four of them at 1 GiB would not fit
+    the submission's 3 GiB: the cgroup stops at least one."""
+    text = printed(graded, "memory_in_children")
+    found = re.findall(r"children that held 1 GiB: (\d) of 4", text)
+    assert found and all(int(n) < 4 for n in found), text[-2000:]
+    assert not glob.glob(f"/sys/fs/cgroup/**/{sandbox.CGROUP_PREFIX}*", recursive=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the scratch folder is capped as root only")
+def test_the_scratch_folder_holds_at_most_its_cap_and_nothing_stays(graded):
+    text = printed(graded, "fills_the_disk")
+    found = [int(n) for n in re.findall(r"wrote (\d+) MB", text)]
+    assert found and max(found) <= LIMITS.max_disk_bytes >> 20, text[-2000:]
+    assert "No space left on device" in text
+    run = graded["work"] / ".course" / "grade" / LAB / "fills_the_disk" / "run"
+    assert not list(run.glob("filler-*"))
 
 
 def test_no_sandboxed_process_outlives_the_run(graded):
