@@ -41,7 +41,7 @@ from nbformat.v4 import new_markdown_cell
 
 from . import feedback, submissions
 from .grading import Course, GradingError, list_labs, tool_environment
-from .sandbox import Sandbox
+from .sandbox import Sandbox, unmount_scratch
 
 #: Uids for sandboxed kernels when grading runs as root: one per parallel slot.
 SANDBOX_UID_BASE = 61000
@@ -248,6 +248,7 @@ def _run_one(
     if prepared.fatal:
         return prepared, None, None
     run_dir = home / "run"
+    unmount_scratch(str(run_dir))  # left mounted by a worker that was killed (Ctrl-C)
     if run_dir.exists():
         subprocess.run(["rm", "-rf", str(run_dir)], check=False)
     run_dir.mkdir()
@@ -587,6 +588,8 @@ def grade(
                 for proc in _WORKERS:
                     _kill_worker(proc)
                 _WORKERS.clear()
+                for run_dir in state_dir(course, lab).glob("*/run"):
+                    unmount_scratch(str(run_dir))  # their workers could not
                 done = sum(1 for o in outcomes.values() if o.status != "unchanged")
                 raise GradingError(
                     f"interrupted: {done} of {len(todo)} submission(s) were graded and recorded; "

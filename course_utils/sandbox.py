@@ -373,8 +373,15 @@ class scratch_filesystem:
 
     def __exit__(self, *exc) -> None:
         if self.mounted:
-            _libc.umount2(self.path.encode(), MNT_DETACH)
+            unmount_scratch(self.path)
             self.mounted = False
+
+
+def unmount_scratch(path: str) -> None:
+    """Unmount what ``scratch_filesystem`` left mounted on ``path`` (its process was killed)."""
+    path = os.path.realpath(path)
+    if os.geteuid() == 0 and os.path.ismount(path):
+        _libc.umount2(path.encode(), MNT_DETACH)
 
 
 def remove_cgroups(folders: list[str], wait: float = 5.0) -> None:

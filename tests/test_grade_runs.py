@@ -83,8 +83,10 @@ def test_an_interrupted_run_stops_at_once_and_the_next_run_finishes_the_job():
         # The same limits as the command's defaults (other limits would regrade everything).
         rows = grader.grade(course, LAB, jobs=2, progress=False, feedback=False)
         assert {r.student for r in rows if r.status == "unchanged"} == done
-        assert all(r.score == FULL for r in rows)
+        assert all(r.score == FULL for r in rows), [(r.student, r.score, r.notes) for r in rows]
         assert sorted(s.student for s in grading.scores(course)) == students
+        with open("/proc/mounts") as fh:  # the killed job's scratch tmpfs (as root) is gone too
+            assert not [line for line in fh if str(work) in line]
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
