@@ -14,7 +14,7 @@ c.Execute.timeout = 120
 # the traceback of a hidden test that failed.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "course_utils.feedback.HideHiddenTestTracebacks",
+    "course_utils.grading.feedback.HideHiddenTestTracebacks",
     "nbgrader.preprocessors.ClearHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

@@ -24,7 +24,9 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from course_utils import demo, grader, grading  # noqa: E402
+from course_utils import grading  # noqa: E402
+from course_utils.grading import demo  # noqa: E402
+from course_utils.grading import grade as grader  # noqa: E402
 
 KINDS = [
     ("solution", 0.60),

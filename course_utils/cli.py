@@ -51,11 +51,11 @@ def _release(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from . import demo
+    from .grading import demo
 
     root = Path(args.root).resolve()
     work = Path(args.work).resolve() if args.work else root / "build" / "demo"
-    rows = demo.run(root, work, jobs=args.jobs)
+    rows = demo.run(root, work, course_command=main, jobs=args.jobs)
     return 0 if rows else 1
 
 
@@ -66,7 +66,7 @@ def _course(args: argparse.Namespace):
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from . import grader
+    from .grading import grade as grader
 
     limits = grader.Limits(
         cell_timeout=args.timeout,
@@ -93,7 +93,7 @@ def _grade(args: argparse.Namespace) -> int:
 
 
 def _collect(args: argparse.Namespace) -> int:
-    from . import collect
+    from .grading import collect
 
     course = _course(args)
     result = collect.collect(course, args.lab, Path(args.source), pattern=args.pattern)
@@ -105,7 +105,7 @@ def _feedback(args: argparse.Namespace) -> int:
     from . import grading
 
     course = _course(args)
-    path = grading.feedback(course, args.lab)
+    path = grading.generate_feedback(course, args.lab)
     print(f"feedback: {path}/<student>/{args.lab}/")
     return 0
 

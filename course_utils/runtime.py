@@ -143,7 +143,7 @@ def _show_warning_with_output(message, category, filename, lineno, file=None, li
 
 
 #: Set to "0" by ``course grade`` in a kernel none of whose cells use Keras: its tests run in
-#: the grader (see ``course_utils.judge``), which computes the Keras values there.
+#: the grader (see ``course_utils.grading.execute.judge``), which computes the Keras values there.
 KERAS_PRELOAD_ENV = "COURSE_KERAS_PRELOAD"
 
 

@@ -11,7 +11,7 @@ import nbformat
 import numpy as np
 
 from course_utils.grading import solution_code
-from course_utils.judge import Judge, LocalTransport
+from course_utils.grading.execute.judge import Judge, LocalTransport
 
 REPO = Path(__file__).resolve().parents[1]
 

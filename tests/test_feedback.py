@@ -7,7 +7,7 @@ import re
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from course_utils import feedback
+from course_utils.grading import feedback
 
 HIDDEN_TEST = (
     "### BEGIN HIDDEN TESTS\n"

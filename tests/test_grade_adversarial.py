@@ -27,7 +27,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import demo, grader, grading, sandbox
+from course_utils import grading
+from course_utils.grading import demo
+from course_utils.grading import grade as grader
+from course_utils.grading.execute import sandbox
 
 REPO = Path(__file__).resolve().parents[1]
 LAB = "lab04_rnn_forward"
@@ -267,7 +270,7 @@ def build_class(work: Path, listener_port: int) -> dict[str, object]:
     )
 
     # Attacks on trusted code that run during a test without rebinding anything. The tests run
-    # in the grader (course_utils.judge), so none of these reaches them.
+    # in the grader (course_utils.grading.execute.judge), so none of these reaches them.
     subs["patch_code_in_place"] = with_answer(
         "rnn_forward",
         "import course_utils.checks as _checks\n"

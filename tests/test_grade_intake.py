@@ -10,7 +10,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import collect, grader, grading, submissions
+from course_utils import grading
+from course_utils.grading import collect, intake
+from course_utils.grading import grade as grader
 
 REPO = Path(__file__).resolve().parents[1]
 LAB = "lab04_rnn_forward"
@@ -164,15 +166,15 @@ def test_a_student_id_is_always_one_plain_folder_name():
 def test_broken_files_are_explained(tmp_path, content, reason):
     path = tmp_path / "nb.ipynb"
     path.write_bytes(content)
-    data, why = submissions.read_notebook(path)
+    data, why = intake.read_notebook(path)
     assert data is None and reason in why
 
 
 def test_oversized_files_are_refused_with_advice(tmp_path, monkeypatch):
-    monkeypatch.setattr(submissions, "MAX_SUBMISSION_BYTES", 10)
+    monkeypatch.setattr(intake, "MAX_SUBMISSION_BYTES", 10)
     path = tmp_path / "nb.ipynb"
     path.write_text(json.dumps(solved_json()))
-    data, why = submissions.read_notebook(path)
+    data, why = intake.read_notebook(path)
     assert data is None and "Clear Outputs" in why
 
 
@@ -181,7 +183,7 @@ def test_a_misnamed_notebook_is_found_and_noted(tmp_path):
     folder.mkdir(parents=True)
     (folder / "Untitled.ipynb").write_text("{}")
     (tmp_path / "submitted" / "gus" / LAB).mkdir(parents=True)
-    found = {s.student: s for s in submissions.find_submissions(tmp_path / "submitted", LAB)}
+    found = {s.student: s for s in intake.find_submissions(tmp_path / "submitted", LAB)}
     assert (
         found["fay"].path.name == "Untitled.ipynb"
         and "named Untitled.ipynb" in found["fay"].notes[0]
@@ -193,10 +195,10 @@ def test_a_misnamed_notebook_is_found_and_noted(tmp_path):
 
 
 def test_the_rebuilt_notebook_is_the_source_with_only_the_answers_replaced():
-    prepared = submissions.prepare(SOURCE, solved_json(), LAB)
+    prepared = intake.prepare(SOURCE, solved_json(), LAB)
     assert prepared.fatal is None and prepared.notes == [] and prepared.audit == []
     source = nbformat.read(SOURCE, as_version=4)
-    trusted = [c for c in source.cells if submissions.role(c) in {"test", "setup"}]
+    trusted = [c for c in source.cells if intake.role(c) in {"test", "setup"}]
     rebuilt = {
         c.metadata["nbgrader"]["grade_id"]: c
         for c in prepared.notebook.cells
@@ -227,7 +229,7 @@ def test_every_repair_is_noted():
         c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == "rnn_forward"
     )
     nb["cells"].append(json.loads(json.dumps(fwd)))
-    prepared = submissions.prepare(SOURCE, nb, LAB)
+    prepared = intake.prepare(SOURCE, nb, LAB)
     text = " | ".join(prepared.notes)
     for expected in [
         "test_rnn_forward_shape was edited",
@@ -242,7 +244,7 @@ def test_every_repair_is_noted():
 def test_reordered_cells_are_graded_in_the_source_order():
     nb = solved_json()
     nb["cells"] = list(reversed(nb["cells"]))
-    prepared = submissions.prepare(SOURCE, nb, LAB)
+    prepared = intake.prepare(SOURCE, nb, LAB)
     assert any("reordered" in n for n in prepared.notes)
     source = nbformat.read(SOURCE, as_version=4)
     want = [c.metadata["nbgrader"]["grade_id"] for c in source.cells if c.metadata.get("nbgrader")]
@@ -264,7 +266,7 @@ def test_a_notebook_of_another_lab_is_recognised():
         }
         for lab in grading.list_labs(REPO)
     }
-    prepared = submissions.prepare(SOURCE, data, LAB, others)
+    prepared = intake.prepare(SOURCE, data, LAB, others)
     assert "lab05_lstm_gru" in prepared.fatal
 
 
@@ -276,10 +278,8 @@ def test_stub_of_matches_the_released_answer_cells():
         if c.metadata.get("nbgrader")
     }
     for cell in source.cells:
-        if submissions.role(cell) == "answer":
-            assert (
-                submissions.stub_of(cell.source) == release[cell.metadata["nbgrader"]["grade_id"]]
-            )
+        if intake.role(cell) == "answer":
+            assert intake.stub_of(cell.source) == release[cell.metadata["nbgrader"]["grade_id"]]
 
 
 @pytest.mark.parametrize(
@@ -296,14 +296,14 @@ def test_stub_of_matches_the_released_answer_cells():
     ],
 )
 def test_the_audit_flags_code_worth_a_look(code, flag):
-    assert any(flag in finding for finding in submissions.audit(code)), submissions.audit(code)
+    assert any(flag in finding for finding in intake.audit(code)), intake.audit(code)
 
 
 def test_the_audit_leaves_honest_answers_alone():
     for lab in grading.list_labs(REPO):
         source = nbformat.read(REPO / "solutions" / lab / f"{lab}.ipynb", as_version=4)
-        code = "\n\n".join(c.source for c in source.cells if submissions.role(c) == "answer")
-        assert submissions.audit(code) == [], (lab, submissions.audit(code))
+        code = "\n\n".join(c.source for c in source.cells if intake.role(c) == "answer")
+        assert intake.audit(code) == [], (lab, intake.audit(code))
 
 
 # -- refusing to grade unconfined ------------------------------------------------------------
@@ -330,7 +330,7 @@ def test_the_grader_reads_nothing_from_the_scratch_folder_through_a_link_or_a_fi
     reports there must not follow a link (to /dev/zero, to a forged report) or block on a FIFO."""
     import os
 
-    from course_utils import executor
+    from course_utils.grading.execute import executor
 
     (tmp_path / "zero.json").symlink_to("/dev/zero")
     os.mkfifo(tmp_path / "fifo.json")

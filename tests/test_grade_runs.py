@@ -16,7 +16,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import grader, grading
+from course_utils import grading
+from course_utils.grading import grade as grader
 from tests.test_grade_adversarial import (
     FULL,
     LAB,

@@ -1,5 +1,5 @@
 """The judge that decides ``course grade``'s verdicts outside the student's kernel, and the plain
-data its calls exchange with the kernel (course_utils.judge, course_utils.wire).
+data its calls exchange with the kernel (course_utils.grading.execute.judge and .wire).
 
 Attacks from inside a real kernel are in test_grade_adversarial.py; here: every solution passes
 when judged, what the grader accepts from a kernel, and how a call's effects come back.
@@ -14,8 +14,8 @@ import json
 import numpy as np
 import pytest
 
-from course_utils import answer_server, wire
-from course_utils.judge import (
+from course_utils.grading.execute import answer_server, wire
+from course_utils.grading.execute.judge import (
     Judge,
     LocalTransport,
     StudentError,

@@ -13,7 +13,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import demo, grading
+from course_utils import grading
+from course_utils.grading import demo
 from tests.user_env import nbgrader_validate, user_environment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,7 +43,7 @@ def graded(request, tmp_path_factory):
     grading.release(course, [lab], into=work / "release")
     students = demo.make_submissions(course, lab)
     grading.autograde(course, lab)
-    grading.feedback(course, lab)
+    grading.generate_feedback(course, lab)
     scores = {s.student: s for s in grading.scores(course) if s.lab == lab}
     return lab, work, students, scores
 

@@ -1,8 +1,9 @@
 """The sandbox launcher on its own: what a program inside it can and cannot do.
 
-Each check runs a small Python probe through ``python -m course_utils.sandbox``. As root the probe
-runs as a spare uid; the "without root" tests start the launcher as an unprivileged user (uid
-65534, via setpriv) with the system's Python, to show what holds for an instructor without root.
+Each check runs a small Python probe through ``python -m course_utils.grading.execute.sandbox``.
+As root the probe runs as a spare uid; the "without root" tests start the launcher as an
+unprivileged user (uid 65534, via setpriv) with the system's Python, to show what holds for an
+instructor without root.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from course_utils.sandbox import Sandbox
+from course_utils.grading.execute.sandbox import Sandbox
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCHER = REPO / "course_utils" / "sandbox.py"
@@ -248,7 +249,7 @@ def test_without_namespaces_it_refuses_or_says_what_is_missing(layout, monkeypat
         f"""
         import json, sys
         sys.path.insert(0, {str(REPO)!r})
-        from course_utils import sandbox
+        from course_utils.grading.execute import sandbox
         sandbox._libc = type("NoNamespaces", (), {{
             "unshare": staticmethod(lambda flags: -1),
             "mount": sandbox._libc.mount, "prctl": sandbox._libc.prctl,

@@ -23,7 +23,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import demo, grading
+from course_utils import grading
+from course_utils.grading import demo
 from tests.browser.conftest import LOGS, REPO, lab_args
 from tests.browser.jupyterlab import click_menu, free_port, quiet_news, start_lab
 from tests.user_env import user_environment

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import grading
+from . import course as grading
 
 
 @dataclass(frozen=True)
@@ -110,16 +110,18 @@ def _prepare_lab(root: Path, work: Path, lab: str) -> grading.Course:
     return course
 
 
-def run(root: Path, work: Path, *, jobs: int | None = None, echo=print) -> list[grading.Score]:
+def run(
+    root: Path, work: Path, *, course_command, jobs: int | None = None, echo=print
+) -> list[grading.Score]:
     """Release every lab, submit the demo students, and grade each lab with ``course grade``.
 
-    Each lab gets its own scratch class under ``work/<lab>`` (its own gradebook). Releases run
+    ``course_command(argv)`` runs the ``course`` command (``course_utils.cli.main``, passed in
+    so that this module does not import the command line, which imports it). Each lab gets its
+    own scratch class under ``work/<lab>`` (its own gradebook). Releases run
     in parallel; each lab is then graded with ``course grade LAB --work work/<lab>``, ``jobs``
     submissions at a time (default: the number of CPUs).
     """
     from concurrent.futures import ThreadPoolExecutor
-
-    from . import cli
 
     labs = grading.list_labs(grading.Course.at(root).root)
     echo(f"Releasing {len(labs)} lab(s) into {root / 'labs'} and grading three example students")
@@ -132,7 +134,7 @@ def run(root: Path, work: Path, *, jobs: int | None = None, echo=print) -> list[
         args = ["grade", lab, "--root", str(root), "--work", str(course.work), "--quiet"]
         args += ["--jobs", str(jobs)] if jobs else []
         echo(f"\n$ course {' '.join(args)}")
-        if cli.main(args) != 0:
+        if course_command(args) != 0:
             raise grading.GradingError(f"`course grade {lab}` failed")
         rows.extend(grading.scores(course))
     echo("")

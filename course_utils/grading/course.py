@@ -140,7 +140,7 @@ def autograde(course: Course, lab: str, *, student: str | None = None) -> None:
     course.nbgrader(*args)
 
 
-def feedback(course: Course, lab: str) -> Path:
+def generate_feedback(course: Course, lab: str) -> Path:
     """Write HTML feedback (hidden tests' source removed) for every graded submission of ``lab``."""
     course.nbgrader("generate_feedback", lab, "--force")
     return course.work / "feedback"

@@ -30,8 +30,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .grading import Course, GradingError
-from .submissions import MAX_SUBMISSION_BYTES, Refused, read_regular_file
+from .course import Course, GradingError
+from .intake import MAX_SUBMISSION_BYTES, Refused, read_regular_file
 
 CANVAS = re.compile(r"^(?P<student>[A-Za-z0-9-]+?)(?:_LATE|_late)?_\d+_\d+_.+\.ipynb$")
 MOODLE = re.compile(r"^(?P<name>.+?)_(?P<id>\d+)_assignsubmission_file_?/")

@@ -1,7 +1,7 @@
 """Plain values across the boundary between a student's kernel and the grader.
 
-Under ``course grade`` the tests run in the grader (``course_utils.judge``) and only call the
-student's functions in the kernel (``course_utils.answer_server``). What crosses is *data*:
+Under ``course grade`` the tests run in the grader (``judge``) and only call the
+student's functions in the kernel (``answer_server``). What crosses is *data*:
 JSON with tagged numbers, strings, lists, tuples, dicts, sets, NumPy arrays and scalars (numeric,
 bool and string dtypes, never ``object``), NumPy random generators (their state) and, through
 an extension hook, Keras models (their configuration and weights). No pickle, no code: what the

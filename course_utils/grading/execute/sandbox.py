@@ -1,9 +1,9 @@
 """Run one untrusted program (a student's Jupyter kernel) walled off from the rest of the machine.
 
 ``Sandbox.wrap(argv)`` returns a command line that runs ``argv`` through this module's launcher
-(``python -m course_utils.sandbox SPEC -- argv``). The launcher uses only the standard library and
-Linux system calls, so it needs no root and no extra package; what it enforces depends on what the
-kernel allows the calling user:
+(``python -m course_utils.grading.execute.sandbox SPEC -- argv``). The launcher uses only the
+standard library and Linux system calls, so it needs no root and no extra package; what it
+enforces depends on what the kernel allows the calling user:
 
 =========================================  ===================  ============================
 protection                                 how                  needs
@@ -96,7 +96,14 @@ class Sandbox:
     quiet: bool = False
 
     def wrap(self, argv: list[str]) -> list[str]:
-        return [sys.executable, "-m", "course_utils.sandbox", json.dumps(asdict(self)), "--", *argv]
+        return [
+            sys.executable,
+            "-m",
+            "course_utils.grading.execute.sandbox",
+            json.dumps(asdict(self)),
+            "--",
+            *argv,
+        ]
 
     def environment(self, base: dict[str, str] | None = None) -> dict[str, str]:
         base = os.environ if base is None else base
@@ -428,7 +435,8 @@ def launch(spec: Sandbox, argv: list[str]) -> int:
         report["isolation_error"] = (
             f"{exc}. Namespaces are unavailable to this user, so the program runs with resource "
             "limits only: it can reach the network and read every file this user can. Enable "
-            "unprivileged user namespaces or grade inside a container (see course_utils.sandbox)."
+            "unprivileged user namespaces or grade inside a container (see "
+            "course_utils.grading.execute.sandbox)."
         )
     run_dir = os.path.realpath(spec.run_dir)
     if as_root:  # the program runs as spec.uid: hand it its directory and the files in it
@@ -487,7 +495,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) < 3 or argv[1] != "--":
         print(
-            "usage: python -m course_utils.sandbox SPEC_JSON -- PROGRAM [ARGS...]", file=sys.stderr
+            "usage: python -m course_utils.grading.execute.sandbox SPEC_JSON -- PROGRAM [ARGS...]",
+            file=sys.stderr,
         )
         return 2
     spec = Sandbox(**json.loads(argv[0]))

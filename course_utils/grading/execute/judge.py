@@ -4,9 +4,9 @@ Under ``course grade`` a test cell never runs in the student's process. The judg
 in a namespace of its own that holds what the lab's set-up cells defined (``numpy``, the check
 helpers, Keras for the oracle values) and, for each name the test reads but does not define, what
 the student's notebook has under that name: a function becomes a ``StudentFunction``, which sends
-each call to the kernel (``course_utils.answer_server``) and returns what came back; any other
+each call to the kernel (``answer_server``) and returns what came back; any other
 value is fetched as it is at that moment. Arguments and results cross as plain data
-(``course_utils.wire``): an array is an array of numbers, never an object that could fake an
+(``wire``): an array is an array of numbers, never an object that could fake an
 equality. So whatever the student's code does in its kernel (patching anything, tracing the
 test, threads, forged messages or files), it can only change the values its functions return,
 and those are what the tests judge. Expected values, hidden tests and the checks never enter

@@ -2,7 +2,7 @@
 
 For each submission under ``submitted/<student>/<lab>/``:
 
-1. ``submissions.prepare`` rebuilds the notebook to run from the instructor's source (only the
+1. ``intake.prepare`` rebuilds the notebook to run from the instructor's source (only the
    answers come from the student) and audits the student's code;
 2. ``executor`` runs it in its own process and sandboxed kernel (``sandbox``), with a time limit
    per cell and per notebook, a memory limit, no network and no view of other students' files;
@@ -16,7 +16,6 @@ interrupted run picks up where it stopped (``--regrade`` forces everything).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import fcntl
 import hashlib
@@ -24,24 +23,29 @@ import json
 import os
 import pwd
 import queue
-import signal
 import stat
-import statistics
 import subprocess
 import sys
-import threading
 import time
-import warnings
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_markdown_cell
 
-from . import feedback, submissions
-from .grading import Course, GradingError, list_labs, tool_environment
-from .sandbox import Sandbox, unmount_scratch
+from . import intake
+from .course import Course, GradingError, list_labs, tool_environment
+from .execute.sandbox import Sandbox, unmount_scratch
+from .execute.workers import Workers
+from .limits import Limits
+from .record import (
+    Outcome,
+    _ensure_assignment,
+    _release_notebook,
+    record,
+    score,
+    state_dir,
+)
+from .report import summary, write_report  # noqa: F401 - the command's API (cli, tests)
 
 #: Uids for sandboxed kernels when grading runs as root: one per parallel slot.
 SANDBOX_UID_BASE = 61000
@@ -53,44 +57,9 @@ STARVED_CPU_SHARE = 0.8  #: see ``starved``
 KERNEL_START_ATTEMPTS = 3  #: a kernel that will not start is retried, then left for the next run
 KERNEL_NOT_STARTED = "the grader could not start a kernel for this submission"
 
-#: Process groups of the running workers, so that an interrupted run can stop them at once.
-_RUNNING: set[int] = set()
-_STOPPING = threading.Event()
-
-
-@dataclass
-class Limits:
-    cell_timeout: float = 60.0  #: seconds per cell
-    notebook_timeout: float = 600.0  #: seconds per submission
-    memory_bytes: int = 4 << 30  #: address space of the kernel
-    max_processes: int = 256  #: processes and threads of the kernel
-    max_output_bytes: int = 1 << 20  #: outputs kept per cell; more is cut off with a note
-    max_notebook_output_bytes: int = 8 << 20  #: outputs kept per submission
-    max_call_bytes: int = 64 << 20  #: the largest answer one call may send to the judge
-    max_disk_bytes: int = 512 << 20  #: what the kernel's scratch folder may hold (as root)
-    sandbox: bool = True  #: False only for debugging: runs student code unconfined
-    require_isolation: bool = True  #: refuse to grade when namespaces are unavailable
-
-
-@dataclass
-class Outcome:
-    student: str
-    status: str  #: graded | unreadable | error | unchanged
-    score: float = 0.0
-    max_score: float = 0.0
-    tests: dict[str, dict] = field(default_factory=dict)  #: grade_id -> {points, score, message}
-    notes: list[str] = field(default_factory=list)
-    audit: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
 
 # --------------------------------------------------------------------------------------------
 # Paths and fingerprints
-
-
-def state_dir(course: Course, lab: str, student: str | None = None) -> Path:
-    base = course.work / ".course" / "grade" / lab
-    return base / student if student else base
 
 
 def _sha256(path: Path | None) -> str:
@@ -110,13 +79,13 @@ def _submission_sha256(path: Path | None) -> str:
         return "missing"
     try:
         return hashlib.sha256(
-            submissions.read_regular_file(path, submissions.MAX_SUBMISSION_BYTES)
+            intake.read_regular_file(path, intake.MAX_SUBMISSION_BYTES)
         ).hexdigest()
-    except submissions.Refused as exc:
+    except intake.Refused as exc:
         return f"refused: {exc}"
 
 
-def fingerprint(course: Course, sub: submissions.Submission, limits: Limits) -> str:
+def fingerprint(course: Course, sub: intake.Submission, limits: Limits) -> str:
     """What a recorded grade depends on: the submission, the lab's source, the limits."""
     source = course.root / "solutions" / sub.lab / f"{sub.lab}.ipynb"
     parts = [_submission_sha256(sub.path), _sha256(source), json.dumps(dataclasses.asdict(limits))]
@@ -232,19 +201,24 @@ def preflight(course: Course, lab: str, limits: Limits) -> None:
 
 
 def _run_one(
-    course: Course, sub: submissions.Submission, limits: Limits, uids: queue.Queue, others: dict
-) -> tuple[submissions.Prepared, dict | None, str | None]:
+    course: Course,
+    sub: intake.Submission,
+    limits: Limits,
+    uids: queue.Queue,
+    others: dict,
+    workers: Workers,
+) -> tuple[intake.Prepared, dict | None, str | None]:
     """Prepare and execute one submission; return (prepared, executor result, failure)."""
     lab = sub.lab
     home = state_dir(course, lab, sub.student)
     home.mkdir(parents=True, exist_ok=True)
     source = course.root / "solutions" / lab / f"{lab}.ipynb"
     if sub.path is None:
-        return submissions.Prepared(notebook=None, fatal=sub.notes[-1]), None, None
-    data, why = submissions.read_notebook(sub.path)
+        return intake.Prepared(notebook=None, fatal=sub.notes[-1]), None, None
+    data, why = intake.read_notebook(sub.path)
     if data is None:
-        return submissions.Prepared(notebook=None, fatal=why), None, None
-    prepared = submissions.prepare(source, data, lab, others)
+        return intake.Prepared(notebook=None, fatal=why), None, None
+    prepared = intake.prepare(source, data, lab, others)
     if prepared.fatal:
         return prepared, None, None
     run_dir = home / "run"
@@ -262,6 +236,7 @@ def _run_one(
             "run_dir": str(run_dir),
             "cell_timeout": limits.cell_timeout,
             "notebook_timeout": limits.notebook_timeout,
+            "startup_timeout": limits.startup_timeout,
             "max_output_bytes": limits.max_output_bytes,
             "max_notebook_output_bytes": limits.max_notebook_output_bytes,
             "max_call_bytes": limits.max_call_bytes,
@@ -272,31 +247,31 @@ def _run_one(
         }
         (home / "job.json").write_text(json.dumps(job, indent=1))
         (home / "result.json").unlink(missing_ok=True)
-        if _STOPPING.is_set():
+        if workers.stopping.is_set():
             return prepared, None, "grading was interrupted before this submission ran"
         for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
-            worker = _worker()
+            worker = workers.mine()
             done = home / "done"
             done.unlink(missing_ok=True)
             worker.stdin.write(f"{home / 'job.json'}\n".encode())
             worker.stdin.flush()
-            _RUNNING.add(worker.pid)
+            workers.running.add(worker.pid)
             try:
                 deadline = time.monotonic() + limits.notebook_timeout + 180
                 while not done.exists() and worker.poll() is None:
                     if time.monotonic() > deadline:
-                        _kill_worker(worker)
+                        workers.kill(worker)
                         return prepared, None, "the grader's worker hung on this submission; killed"
                     time.sleep(0.05)
             finally:
-                _RUNNING.discard(worker.pid)
+                workers.running.discard(worker.pid)
             try:
                 result = json.loads((home / "result.json").read_text())
             except (OSError, ValueError):
                 log = home / "executor.log"
                 tail = log.read_text(errors="replace")[-1500:] if log.is_file() else ""
                 return prepared, None, f"the grader's worker failed (exit {worker.poll()}): {tail}"
-            if result.get("started", True) or _STOPPING.is_set():
+            if result.get("started", True) or workers.stopping.is_set():
                 return prepared, result, None
             # The kernel never came up, so none of the student's code ran: not the student's
             # doing (a busy or short-of-memory machine). Try again; never score it.
@@ -310,162 +285,6 @@ def _run_one(
         )
     finally:
         uids.put(uid)
-
-
-# One long-lived executor process per worker thread: it runs that thread's submissions one after
-# another (each in its own sandboxed kernel), so its imports are paid once, not per submission.
-_LOCAL = threading.local()
-_WORKERS: list[subprocess.Popen] = []
-
-
-def _worker() -> subprocess.Popen:
-    proc = getattr(_LOCAL, "worker", None)
-    if proc is None or proc.poll() is not None:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "course_utils.executor", "--serve"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=tool_environment(),
-            start_new_session=True,
-        )
-        _LOCAL.worker = proc
-        _WORKERS.append(proc)
-    return proc
-
-
-def _kill_worker(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except OSError:
-        pass
-    proc.wait()
-
-
-def _stop_workers() -> None:
-    """Let every worker finish and exit (they stop when their input closes)."""
-    for proc in _WORKERS:
-        try:
-            proc.stdin.close()
-        except OSError:
-            pass
-    for proc in _WORKERS:
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            _kill_worker(proc)
-    _WORKERS.clear()
-
-
-# --------------------------------------------------------------------------------------------
-# Scoring and recording (main thread only: the gradebook has one writer)
-
-
-def _test_cells(source: nbformat.NotebookNode) -> list[tuple[str, float]]:
-    return [
-        (submissions.grade_meta(c)["grade_id"], float(submissions.grade_meta(c).get("points", 0)))
-        for c in source.cells
-        if submissions.role(c) == "test"
-    ]
-
-
-def score(source: nbformat.NotebookNode, result: dict | None, reason: str) -> dict[str, dict]:
-    """Points per test cell: full marks when it ran and raised nothing, else 0 and why."""
-    by_id = {c["grade_id"]: c for c in (result or {}).get("cells", []) if c.get("grade_id")}
-    tests = {}
-    for gid, points in _test_cells(source):
-        cell = by_id.get(gid)
-        if cell is None:
-            tests[gid] = {"points": points, "score": 0.0, "message": f"not run: {reason}"}
-        elif cell["status"] == "ok":
-            tests[gid] = {"points": points, "score": points, "message": ""}
-        else:
-            message = f"{cell['ename']}: {cell['evalue']}".strip(": ")
-            tests[gid] = {"points": points, "score": 0.0, "message": message or cell["status"]}
-    return tests
-
-
-def _notes_cell(lines: list[str]) -> nbformat.NotebookNode:
-    text = "**Grading notes** (written by `course grade`)\n\n" + "\n".join(f"- {x}" for x in lines)
-    cell = new_markdown_cell(text)
-    cell.metadata["course"] = {"role": "notes"}
-    return cell
-
-
-def _release_notebook(course: Course, lab: str) -> nbformat.NotebookNode:
-    """The unanswered notebook, for submissions that could not be read or run."""
-    source = course.root / "solutions" / lab / f"{lab}.ipynb"
-    return submissions.prepare(source, {"cells": []}, lab).notebook
-
-
-def record(course: Course, lab: str, student: str, outcome: Outcome, notebook, gb) -> None:
-    """Write one student's grades to the gradebook and the autograded notebook to disk."""
-    from nbgrader.utils import parse_utc
-
-    submitted = course.work / "submitted" / student / lab
-    stamp = submitted / "timestamp.txt"
-    timestamp = None
-    if stamp.is_file():
-        try:
-            timestamp = parse_utc(stamp.read_text().strip())
-        except Exception:  # noqa: BLE001 - a bad timestamp file is a note, not a crash
-            outcome.notes.append("timestamp.txt could not be read; no submission time recorded")
-    gb.update_or_create_student(student)
-    with warnings.catch_warnings():  # SQLAlchemy warns about nbgrader's own session handling
-        warnings.simplefilter("ignore")
-        if timestamp is not None:
-            gb.update_or_create_submission(lab, student, timestamp=timestamp)
-        else:
-            gb.update_or_create_submission(lab, student)
-    source = nbformat.read(course.root / "solutions" / lab / f"{lab}.ipynb", as_version=4)
-    answers = {
-        submissions.grade_meta(c)["grade_id"]: c.source
-        for c in notebook.cells
-        if c.metadata.get("course", {}).get("role") == "answer"
-    }
-    for cell in source.cells:
-        md = submissions.grade_meta(cell)
-        gid = md.get("grade_id")
-        if md.get("grade"):
-            grade = gb.find_grade(gid, lab, lab, student)
-            if md.get("solution"):  # a manually graded answer: nbgrader's rule
-                unanswered = answers.get(gid, "").strip() == submissions.stub_of(cell.source)
-                grade.auto_score = 0.0 if unanswered else None
-            else:
-                grade.auto_score = outcome.tests.get(gid, {}).get("score", 0.0)
-            grade.needs_manual_grade = grade.manual_score is not None or grade.auto_score is None
-        if md.get("solution"):
-            comment = gb.find_comment(gid, lab, lab, student)
-            unanswered = answers.get(gid, "").strip() == submissions.stub_of(cell.source).strip()
-            comment.auto_comment = "No response." if unanswered else None
-    gb.db.commit()
-    out_dir = course.work / "autograded" / student / lab
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # The notes (repairs, limits hit) reach the student's feedback too; the review flags are
-    # the instructor's (report and summary), since they are hints, not findings.
-    if outcome.notes:
-        notebook.cells.insert(0, _notes_cell(outcome.notes))
-    # What the student's code displayed reaches Formgrader and the feedback: no scripts there.
-    feedback.clean_notebook(notebook, for_student=False)
-    tmp = out_dir / f".{lab}.ipynb.tmp"
-    nbformat.write(notebook, tmp)
-    tmp.replace(out_dir / f"{lab}.ipynb")
-    if stamp.is_file():
-        (out_dir / "timestamp.txt").write_text(stamp.read_text())
-
-
-def _ensure_assignment(course: Course, lab: str) -> None:
-    """Make sure the gradebook knows the lab (its cells and points), as `nbgrader` needs."""
-    from nbgrader.api import Gradebook, MissingEntry
-
-    with Gradebook(f"sqlite:///{course.gradebook}") as gb:
-        try:
-            gb.find_assignment(lab)
-            return
-        except MissingEntry:
-            pass
-    release_dir = state_dir(course, lab) / "release"
-    course.nbgrader("generate_assignment", lab, "--force", release_dir=release_dir)
 
 
 # --------------------------------------------------------------------------------------------
@@ -495,6 +314,7 @@ def grade(
             f"there is no lab {lab!r}; the labs are: {', '.join(list_labs(course.root))}"
         )
     jobs = max(1, jobs or os.cpu_count() or 1)
+    workers = Workers(tool_environment())
     base = state_dir(course, lab)
     base.mkdir(parents=True, exist_ok=True)
     lock = open(base.parent / f"{lab}.lock", "w")  # not in base: a student may be called "lock"
@@ -508,7 +328,7 @@ def grade(
         _ensure_assignment(course, lab)
         if limits.sandbox:
             preflight(course, lab, limits)
-        found = submissions.find_submissions(course.work / "submitted", lab)
+        found = intake.find_submissions(course.work / "submitted", lab)
         if students:
             found = [s for s in found if s.student in students]
         if not found:
@@ -519,7 +339,7 @@ def grade(
         source = nbformat.read(course.root / "solutions" / lab / f"{lab}.ipynb", as_version=4)
         others = {
             other: {
-                submissions.grade_meta(c).get("grade_id")
+                intake.grade_meta(c).get("grade_id")
                 for c in nbformat.read(
                     course.root / "solutions" / other / f"{other}.ipynb", as_version=4
                 ).cells
@@ -551,7 +371,7 @@ def grade(
             ThreadPoolExecutor(max_workers=jobs) as pool,
         ):
             futures = {
-                pool.submit(_run_one, course, sub, limits, uids, others): (
+                pool.submit(_run_one, course, sub, limits, uids, others, workers): (
                     sub,
                     fp,
                     time.monotonic(),
@@ -566,7 +386,7 @@ def grade(
                 # One at a time: a neighbour's load must not decide a score (see `starved`).
                 for sub, fp in retry or []:
                     alone = {
-                        pool.submit(_run_one, course, sub, limits, uids, others): (
+                        pool.submit(_run_one, course, sub, limits, uids, others, workers): (
                             sub,
                             fp,
                             time.monotonic(),
@@ -578,16 +398,9 @@ def grade(
                             course, lab, source, future, alone, outcomes, gb, bar, again=True
                         )
             except KeyboardInterrupt:
-                _STOPPING.set()
+                workers.stopping.set()
                 pool.shutdown(wait=False, cancel_futures=True)
-                for pid in list(_RUNNING):
-                    try:
-                        os.killpg(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-                for proc in _WORKERS:
-                    _kill_worker(proc)
-                _WORKERS.clear()
+                workers.kill_all()
                 for run_dir in state_dir(course, lab).glob("*/run"):
                     unmount_scratch(str(run_dir))  # their workers could not
                 done = sum(1 for o in outcomes.values() if o.status != "unchanged")
@@ -595,18 +408,16 @@ def grade(
                     f"interrupted: {done} of {len(todo)} submission(s) were graded and recorded; "
                     f"run `course grade {lab}` again to grade the rest"
                 ) from None
-            finally:
-                _STOPPING.clear()
 
         bar.close()
-        _stop_workers()
+        workers.stop()
         rows = [outcomes[s.student] for s in found]
         write_report(course, lab, rows)
         if feedback:
             course.nbgrader("generate_feedback", lab, "--force")
         return rows
     finally:
-        _stop_workers()
+        workers.stop()
         fcntl.flock(lock, fcntl.LOCK_UN)
         lock.close()
 
@@ -633,7 +444,7 @@ def _record_one(
     try:
         prepared, result, failure = future.result()
     except Exception as exc:  # noqa: BLE001 - one bad submission never stops the rest
-        prepared, result, failure = submissions.Prepared(notebook=None), None, repr(exc)
+        prepared, result, failure = intake.Prepared(notebook=None), None, repr(exc)
     if retry is not None and starved(result):
         retry.append((sub, fp))
         return
@@ -707,69 +518,3 @@ def _outcome(course, lab, sub, source, prepared, result, failure) -> Outcome:
         notes=notes,
         audit=list(prepared.audit),
     )
-
-
-# --------------------------------------------------------------------------------------------
-# Reporting
-
-
-def write_report(course: Course, lab: str, rows: list[Outcome]) -> Path:
-    """``<work>/reports/<lab>.csv`` (one row per student) and ``.json`` (everything)."""
-    out = course.work / "reports"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"{lab}.json").write_text(json.dumps([dataclasses.asdict(r) for r in rows], indent=1))
-    with open(out / f"{lab}.csv", "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(
-            ["student", "score", "max_score", "status", "failed_tests", "notes", "review"]
-        )
-        for r in rows:
-            failed = [g for g, t in r.tests.items() if t["score"] < t["points"]]
-            writer.writerow(
-                [
-                    r.student,
-                    f"{r.score:g}",
-                    f"{r.max_score:g}",
-                    r.status,
-                    " ".join(failed),
-                    " | ".join(r.notes),
-                    " | ".join(r.audit),
-                ]
-            )
-    return out / f"{lab}.csv"
-
-
-def summary(lab: str, rows: list[Outcome]) -> str:
-    """The table ``course grade`` prints: scores, the median, failures by test, what to review."""
-    lines = [f"{lab}: {len(rows)} submission(s)", ""]
-    width = max([len("student"), *(len(r.student) for r in rows)])
-    lines.append(f"{'student'.ljust(width)}  score      status     notes")
-    for r in rows:
-        note = r.notes[0] if r.notes else ""
-        extra = f" (+{len(r.notes) - 1} more)" if len(r.notes) > 1 else ""
-        flag = "  [review]" if r.audit else ""
-        lines.append(
-            f"{r.student.ljust(width)}  {f'{r.score:g}/{r.max_score:g}':9}  {r.status:9}  "
-            f"{note[:90]}{extra}{flag}"
-        )
-    if rows:
-        lines += [
-            "",
-            f"median score: {statistics.median(r.score for r in rows):g} / "
-            f"{max(r.max_score for r in rows):g}",
-        ]
-        failures: dict[str, int] = {}
-        for r in rows:
-            for gid, t in r.tests.items():
-                if t["score"] < t["points"]:
-                    failures[gid] = failures.get(gid, 0) + 1
-        if failures:
-            lines += ["", "failures by test:"]
-            for gid, n in sorted(failures.items(), key=lambda kv: (-kv[1], kv[0])):
-                lines.append(f"  {n:4d}  {gid}")
-        review = [r for r in rows if r.audit]
-        if review:
-            lines += ["", "code to review (possible cheating or unsafe code):"]
-            for r in review:
-                lines.append(f"  {r.student}: {'; '.join(r.audit)}")
-    return "\n".join(lines)

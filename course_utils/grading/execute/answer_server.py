@@ -1,11 +1,11 @@
 """Runs in the student's kernel under ``course grade``: answers the grader's calls.
 
-The tests of a lab run in the grader (``course_utils.judge``), not here. While a test cell is
+The tests of a lab run in the grader (``judge``, beside this module), not here. While a test cell is
 being judged, the kernel runs ``serve(path)``: it connects to the grader's socket and, for each
 request, looks a name up in the notebook's namespace or calls one of the student's functions
 with the arguments it was sent, and sends back the result, the arguments as the call left them
 (a test may check that they were not changed in place), or the exception it raised. Everything
-crosses as plain data (``course_utils.wire``).
+crosses as plain data (``course_utils.grading.execute.wire``).
 
 Nothing here is trusted: the student's code can replace any of it. That is harmless by design,
 because whatever this side sends is only ever taken as the student's answer to that call.
@@ -67,7 +67,7 @@ def _token(obj) -> int:
 
 def _keras_model(obj):
     """A Keras model as its configuration, weights and the identity of it and its layers (see
-    ``course_utils.judge.decode_model``)."""
+    ``course_utils.grading.execute.judge.decode_model``)."""
     keras = sys.modules.get("keras")
     if keras is None or not isinstance(obj, keras.Model):
         return None

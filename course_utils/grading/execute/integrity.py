@@ -10,7 +10,7 @@ A test cell during which something was replaced (for example by the student's fu
 called) fails. This covers patching of ``numpy.allclose``, ``numpy.testing``, the check helpers,
 ``builtins``, IPython's error display and the kernel's replies. It cannot stop code written to
 attack this module itself from inside the same process; the static audit in
-``course_utils.submissions`` flags such code for the instructor.
+``course_utils.grading.intake`` flags such code for the instructor.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Execute one prepared submission in a sandboxed kernel, cell by cell, and record what happened.
 
-``python -m course_utils.executor JOB.json`` runs one job; ``--serve`` runs job after job, their
-paths read from stdin: ``course grade`` keeps one such worker per parallel slot. Every submission
-still gets its own kernel process and sandbox, so a crash in one never touches another student.
-The job names the prepared notebook (see ``course_utils.submissions.prepare``), where to write
+``python -m course_utils.grading.execute.executor JOB.json`` runs one job; ``--serve`` runs
+job after job, their paths read from stdin: ``course grade`` keeps one such worker per parallel
+slot. Every submission still gets its own kernel process and sandbox, so a crash in one never
+touches another student.
+The job names the prepared notebook (see ``course_utils.grading.intake.prepare``), where to write
 the executed notebook and the result, the time limits and the sandbox. The result lists, for
 every code cell, one of:
 
@@ -13,12 +14,12 @@ every code cell, one of:
 ``timeout``   ran longer than the cell time limit and was interrupted
 ``not-run``   never ran: the kernel died earlier, or the notebook time limit was used up
 
-Test cells never run in the kernel: ``course_utils.judge`` runs them in this process, where the
-student's functions are reached only through calls answered by ``course_utils.answer_server`` in
-the kernel, so the verdicts are decided outside the student's process. Set-up cells run in the
-kernel (and, those before the first answer, in the judge too). The in-kernel guard of
-``course_utils.integrity`` still notices patching, as a note for the instructor to review; no
-verdict depends on it.
+Test cells never run in the kernel: ``judge`` runs them in this process, where the student's
+functions are reached only through calls answered by ``answer_server`` in the kernel, so the
+verdicts are decided outside the student's process. Set-up cells run in the kernel (and, those
+before the first answer, in the judge too). The in-kernel guard of
+``integrity`` still notices patching, as a note for the instructor to review; no verdict depends
+on it.
 """
 
 from __future__ import annotations
@@ -41,7 +42,10 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_output
 
+from ..limits import Limits
 from .sandbox import Sandbox
+
+_LIMITS = Limits()
 
 GUARD_BROKEN = "the grader's integrity check could not run"
 _CURRENT_KM: list = []  # the kernel manager of the running job, for the orphan watchdog
@@ -51,20 +55,21 @@ INTERRUPT_GRACE = 10.0
 
 @dataclass
 class Job:
+    """One submission to run, as the grader hands it over (JSON, one file per job). The limits'
+    defaults are ``course_utils.grading.limits.Limits``'s."""
+
     notebook_in: str
     notebook_out: str
     result_out: str
     run_dir: str
-    cell_timeout: float = 60.0
-    notebook_timeout: float = 600.0
-    startup_timeout: float = 120.0
-    max_output_bytes: int = 1 << 20  #: per cell; more is cut off with a note
-    #: for the whole notebook: 150 cells of 1 MB each once made a 137 MB graded notebook
-    max_notebook_output_bytes: int = 8 << 20
+    cell_timeout: float = _LIMITS.cell_timeout
+    notebook_timeout: float = _LIMITS.notebook_timeout
+    startup_timeout: float = _LIMITS.startup_timeout
+    max_output_bytes: int = _LIMITS.max_output_bytes  #: per cell; more is cut off with a note
+    max_notebook_output_bytes: int = _LIMITS.max_notebook_output_bytes
     sandbox: dict | None = None  #: ``Sandbox`` fields; ``None`` runs without one (tests only)
-    max_call_bytes: int = 64 << 20  #: the largest answer the kernel may send for one call
-    #: what the kernel's scratch folder may hold (a tmpfs of that size, as root); 0: no cap
-    max_disk_bytes: int = 512 << 20
+    max_call_bytes: int = _LIMITS.max_call_bytes  #: the largest answer of one call
+    max_disk_bytes: int = _LIMITS.max_disk_bytes  #: the scratch folder's tmpfs, as root
 
 
 @dataclass
@@ -213,7 +218,7 @@ def group_cpu_seconds(pgid: int | None) -> float:
 def _read_scratch(path: Path) -> str:
     """A file from the kernel's scratch folder, where the student's code can write: opened only
     if it is a plain file (never through a link, never a FIFO) and read no further than 1 MB."""
-    from .submissions import Refused, read_regular_file
+    from ..intake import Refused, read_regular_file
 
     try:
         return read_regular_file(path, 1 << 20).decode("utf-8", errors="replace")
@@ -270,7 +275,7 @@ def _run(job: Job) -> dict:
     km.connection_file = str(run_dir / "kernel.json")
     _CURRENT_KM[:] = [km]
     env = None
-    from .runtime import KERAS_PRELOAD_ENV
+    from ...runtime import KERAS_PRELOAD_ENV
 
     # A kernel none of whose cells use Keras need not import it: the tests run here.
     extra_env = {} if kernel_uses_keras(nb) else {KERAS_PRELOAD_ENV: "0"}
@@ -328,7 +333,7 @@ def _run(job: Job) -> dict:
         report = run_dir / f".guard-{secrets.token_hex(16)}.json"
         arg = "None" if names is None else repr(names)
         status = hidden(
-            "__import__('course_utils.integrity', fromlist=['GUARD'])"
+            "__import__('course_utils.grading.execute.integrity', fromlist=['GUARD'])"
             f".GUARD.check({str(report)!r}, {arg})",
             INTERRUPT_GRACE,
         )
@@ -388,7 +393,8 @@ def _run(job: Job) -> dict:
         thread = threading.Thread(target=work, name="judge", daemon=True)
         thread.start()
         serve = new_code_cell(
-            f"__import__('course_utils.answer_server', fromlist=['serve']).serve({name!r})"
+            "__import__('course_utils.grading.execute.answer_server', fromlist=['serve'])"
+            f".serve({name!r})"
         )
         client.timeout = max(1, math.ceil(limit))
         pgid = getattr(km.provisioner, "pgid", None)
@@ -431,7 +437,8 @@ def _run(job: Job) -> dict:
                 result["sandbox"] = json.loads(_read_scratch(report_file))
             with timed("guard"):
                 installed = hidden(
-                    "import course_utils.integrity as _ci; _ci.install(); del _ci", 60
+                    "import course_utils.grading.execute.integrity as _ci; _ci.install(); del _ci",
+                    60,
                 )
             if installed != "ok":
                 raise RuntimeError("the grader's integrity guard could not start in the kernel")
@@ -629,7 +636,10 @@ def serve() -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) != 1:
-        print("usage: python -m course_utils.executor JOB.json | --serve", file=sys.stderr)
+        print(
+            "usage: python -m course_utils.grading.execute.executor JOB.json | --serve",
+            file=sys.stderr,
+        )
         return 2
     from .sandbox import watch_parent
 

@@ -1,0 +1,34 @@
+"""The instructor's side: grading a class, in the order things happen.
+
+``course``   the course folder, nbgrader wrappers, releasing labs, the gradebook's scores
+``collect``  bringing uploads into ``submitted/`` (never following a link)
+``intake``   finding, reading and rebuilding each submission from the trusted source
+``audit``    listing suspicious code for review
+``grade``    ``course grade``: fingerprints, the worker pool, scoring, recording, reports
+``execute/`` running one submission: ``executor`` (the kernel, cell by cell), ``sandbox``
+             (what the kernel may reach), ``judge`` (the tests, outside the kernel),
+             ``answer_server`` and ``wire`` (the kernel's side of the calls, and what crosses),
+             ``integrity`` (the in-kernel guard, for review)
+``feedback`` what students get back, cleaned of hidden tests and scripts
+``demo``     ``course demo``: example students for every lab
+
+The student-facing modules (``course_utils.checks``, ``datasets``, ``plotting``, ``runtime``)
+are not here: released labs import them.
+"""
+
+from .course import (  # noqa: F401 - the package's own API
+    SOLUTION_MARKERS,
+    Course,
+    GradingError,
+    Score,
+    autograde,
+    filled_notebook,
+    generate_feedback,
+    list_labs,
+    release,
+    score_table,
+    scores,
+    solution_code,
+    submit,
+    tool_environment,
+)

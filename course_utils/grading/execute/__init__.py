@@ -1,0 +1,1 @@
+"""Running one submission: a sandboxed kernel for the student's cells, the tests in the grader."""
