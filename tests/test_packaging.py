@@ -55,4 +55,10 @@ def test_ci_runs_the_readme_test_command_in_a_fresh_environment():
 
 def test_only_the_helper_package_is_installable():
     tool = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]
-    assert tool["setuptools"]["packages"] == ["course_utils"]
+    packages = tool["setuptools"]["packages"]
+    assert packages == ["course_utils", "course_utils.grading", "course_utils.grading.execute"]
+    on_disk = sorted(
+        ".".join(init.parent.relative_to(REPO).parts)
+        for init in (REPO / "course_utils").rglob("__init__.py")
+    )
+    assert sorted(packages) == on_disk  # a new subpackage must be listed, or wheels lose it

@@ -24,7 +24,7 @@ import pytest
 from course_utils.grading.execute.sandbox import Sandbox
 
 REPO = Path(__file__).resolve().parents[1]
-LAUNCHER = REPO / "course_utils" / "sandbox.py"
+LAUNCHER = REPO / "course_utils" / "grading" / "execute" / "sandbox.py"
 
 PROBE = textwrap.dedent(
     """
