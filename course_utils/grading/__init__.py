@@ -16,19 +16,30 @@ The student-facing modules (``course_utils.checks``, ``datasets``, ``plotting``,
 are not here: released labs import them.
 """
 
-from .course import (  # noqa: F401 - the package's own API
-    SOLUTION_MARKERS,
-    Course,
-    GradingError,
-    Score,
-    autograde,
-    filled_notebook,
-    generate_feedback,
-    list_labs,
-    release,
-    score_table,
-    scores,
-    solution_code,
-    submit,
-    tool_environment,
-)
+#: What ``from course_utils import grading; grading.Course`` reaches, from ``.course``. Loaded on
+#: first use (PEP 562), not on import: the sandbox launcher and the kernel's side of the calls
+#: live in this package too, and must not pay for nbformat (about 1 s) every time they start.
+_FROM_COURSE = {
+    "SOLUTION_MARKERS",
+    "Course",
+    "GradingError",
+    "Score",
+    "autograde",
+    "filled_notebook",
+    "generate_feedback",
+    "list_labs",
+    "release",
+    "score_table",
+    "scores",
+    "solution_code",
+    "submit",
+    "tool_environment",
+}
+
+
+def __getattr__(name: str):
+    if name in _FROM_COURSE:
+        from . import course
+
+        return getattr(course, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
