@@ -171,9 +171,10 @@ def build_class(work: Path, listener_port: int) -> dict[str, object]:
     # per process) and 1 GiB written to the scratch folder in files of 64 MB
     subs["memory_in_children"] = with_answer(
         "rnn_forward",
-        "import os\n\ndef rnn_forward(x, h0, Wx, Wh, b):\n    children = []\n"
+        "import os, time\n\ndef rnn_forward(x, h0, Wx, Wh, b):\n    children = []\n"
         "    for _ in range(4):\n        pid = os.fork()\n        if pid == 0:\n"
         "            block = b'x' * (1 << 30)  # touched: resident, not just reserved\n"
+        "            time.sleep(3)  # all four hold theirs at once\n"
         "            os._exit(0 if block else 1)\n        children.append(pid)\n"
         "    done = sum(os.waitpid(p, 0)[1] == 0 for p in children)\n"
         "    print(f'children that held 1 GiB: {done} of 4')\n",
