@@ -31,6 +31,7 @@ LABS = [
     "lab02_embeddings",
     "lab03_conv1d",
     "lab04_rnn_forward",
+    "lab04b_rnn_backward",
     "lab05_lstm_gru",
     "lab06_imdb_models",
     "lab07_text_generation",

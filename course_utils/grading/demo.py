@@ -31,6 +31,13 @@ MISTAKES: dict[str, Mistake] = {
         new="h = rnn_step_forward(x[:, t, :], h0, Wx, Wh, b)",
         description="rnn_forward does not carry the state: every step starts again from h0",
     ),
+    "lab04b_rnn_backward": Mistake(
+        grade_id="rnn_step_backward",
+        old="dz = dh_t * (1 - h_t**2)",
+        new="dz = dh_t",
+        description="rnn_step_backward forgets the derivative of tanh: dz = dh_t instead of "
+        "dh_t * (1 - h_t**2)",
+    ),
     "lab01_text_encoding": Mistake(
         grade_id="build_vocabulary",
         old="ordered = sorted(counts, key=lambda word: (-counts[word], word))",
