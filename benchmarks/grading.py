@@ -99,6 +99,34 @@ def print_phases(work: Path, lab: str) -> None:
         print(f"    {name:16} {every:7.2f}   {statistics.mean(solved) if solved else 0:7.2f}")
 
 
+def print_ceiling(work: Path, lab: str, jobs: int, nbgrader_seconds: float) -> None:
+    """The most ``course grade --jobs N`` could gain on this class, from the work its executors
+    did: a cell that runs out of time holds a core for the whole limit in both graders (it is the
+    student's own code, spinning), and no schedule of N workers finishes before the sum of all
+    the executors' seconds divided by N."""
+    from course_utils.grading.execute.job import Result
+
+    results = [Result.read(p) for p in (work / ".course" / "grade" / lab).glob("*/result.json")]
+    if not results:
+        return
+    limit = sum(c.seconds for r in results for c in r.cells if c.status == "timeout")
+    count = sum(1 for r in results for c in r.cells if c.status == "timeout")
+    total = sum(r.seconds for r in results)
+    print(
+        f"  cells that ran out of time: {count}, {limit:.0f} s of a core in each grader; "
+        f"all executors together: {total:.0f} s"
+    )
+    print(
+        f"  so with {jobs} workers course grade needs at least {total / jobs:.0f} s "
+        f"(at most {nbgrader_seconds / (total / jobs):.1f} times nbgrader's time)"
+    )
+    if count:
+        print(
+            f"  and at least {limit / jobs:.0f} s even if everything but the timed-out cells "
+            f"cost nothing (at most {nbgrader_seconds / (limit / jobs):.1f} times)"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=60)
@@ -144,6 +172,7 @@ def main() -> int:
             f"   ({len(scores)} graded)"
         )
     print_phases(work / "course", args.lab)
+    print_ceiling(work / "course", args.lab, args.jobs, results["nbgrader"][0])
     a, b = results["nbgrader"][1], results["course"][1]
     students = results["course"][2]
     same = [s for s in students if a.get(s) == b.get(s)]

@@ -171,8 +171,12 @@ def test_a_neighbour_hogging_the_cpus_cannot_make_an_honest_submission_time_out(
 
 
 def test_only_a_timeout_with_the_cpu_left_idle_counts_as_starved():
-    cell = {"status": "timeout", "seconds": 10.0, "cpu_seconds": 9.7}
-    assert not grader.starved({"cells": [cell]})  # it spun on its own for the whole limit
-    assert grader.starved({"cells": [{**cell, "cpu_seconds": 1.5}]})
-    assert not grader.starved({"cells": [{**cell, "status": "ok", "cpu_seconds": 0.0}]})
+    from course_utils.grading.execute.job import Result
+
+    cell = {"index": 3, "grade_id": "t", "role": "test", "status": "timeout", "seconds": 10.0}
+    spun = Result.from_dict({"cells": [{**cell, "cpu_seconds": 9.7}]})
+    assert not grader.starved(spun)  # it spun on its own for the whole limit
+    assert grader.starved(Result.from_dict({"cells": [{**cell, "cpu_seconds": 1.5}]}))
+    idle_ok = {**cell, "status": "ok", "cpu_seconds": 0.0}
+    assert not grader.starved(Result.from_dict({"cells": [idle_ok]}))
     assert not grader.starved(None)

@@ -34,6 +34,7 @@ import nbformat
 
 from . import intake
 from .course import Course, GradingError, list_labs, tool_environment
+from .execute.job import Job, Result
 from .execute.sandbox import Sandbox, unmount_scratch
 from .execute.workers import Workers
 from .limits import Limits
@@ -207,7 +208,7 @@ def _run_one(
     uids: queue.Queue,
     others: dict,
     workers: Workers,
-) -> tuple[intake.Prepared, dict | None, str | None]:
+) -> tuple[intake.Prepared, Result | None, str | None]:
     """Prepare and execute one submission; return (prepared, executor result, failure)."""
     lab = sub.lab
     home = state_dir(course, lab, sub.student)
@@ -229,54 +230,41 @@ def _run_one(
     nbformat.write(prepared.notebook, home / "prepared.ipynb")
     uid = uids.get()
     try:
-        job = {
-            "notebook_in": str(home / "prepared.ipynb"),
-            "notebook_out": str(home / "executed.ipynb"),
-            "result_out": str(home / "result.json"),
-            "run_dir": str(run_dir),
-            "cell_timeout": limits.cell_timeout,
-            "notebook_timeout": limits.notebook_timeout,
-            "startup_timeout": limits.startup_timeout,
-            "max_output_bytes": limits.max_output_bytes,
-            "max_notebook_output_bytes": limits.max_notebook_output_bytes,
-            "max_call_bytes": limits.max_call_bytes,
-            "max_disk_bytes": limits.max_disk_bytes,
-            "sandbox": dataclasses.asdict(sandbox_for(course, run_dir, limits, uid))
+        job = Job(
+            notebook_in=str(home / "prepared.ipynb"),
+            notebook_out=str(home / "executed.ipynb"),
+            result_out=str(home / "result.json"),
+            run_dir=str(run_dir),
+            cell_timeout=limits.cell_timeout,
+            notebook_timeout=limits.notebook_timeout,
+            startup_timeout=limits.startup_timeout,
+            max_output_bytes=limits.max_output_bytes,
+            max_notebook_output_bytes=limits.max_notebook_output_bytes,
+            max_call_bytes=limits.max_call_bytes,
+            max_disk_bytes=limits.max_disk_bytes,
+            sandbox=dataclasses.asdict(sandbox_for(course, run_dir, limits, uid))
             if limits.sandbox
             else None,
-        }
-        (home / "job.json").write_text(json.dumps(job, indent=1))
+        )
         (home / "result.json").unlink(missing_ok=True)
         if workers.stopping.is_set():
             return prepared, None, "grading was interrupted before this submission ran"
         for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
-            worker = workers.mine()
-            done = home / "done"
-            done.unlink(missing_ok=True)
-            worker.stdin.write(f"{home / 'job.json'}\n".encode())
-            worker.stdin.flush()
-            workers.running.add(worker.pid)
+            ended = workers.run(job, home / "job.json", limits.notebook_timeout + 180)
+            if ended == "hung":
+                return prepared, None, "the grader's worker hung on this submission; killed"
             try:
-                deadline = time.monotonic() + limits.notebook_timeout + 180
-                while not done.exists() and worker.poll() is None:
-                    if time.monotonic() > deadline:
-                        workers.kill(worker)
-                        return prepared, None, "the grader's worker hung on this submission; killed"
-                    time.sleep(0.05)
-            finally:
-                workers.running.discard(worker.pid)
-            try:
-                result = json.loads((home / "result.json").read_text())
+                result = Result.read(home / "result.json")
             except (OSError, ValueError):
                 log = home / "executor.log"
                 tail = log.read_text(errors="replace")[-1500:] if log.is_file() else ""
-                return prepared, None, f"the grader's worker failed (exit {worker.poll()}): {tail}"
-            if result.get("started", True) or workers.stopping.is_set():
+                return prepared, None, f"the grader's worker failed ({ended}): {tail}"
+            if result.started or workers.stopping.is_set():
                 return prepared, result, None
             # The kernel never came up, so none of the student's code ran: not the student's
             # doing (a busy or short-of-memory machine). Try again; never score it.
             time.sleep(2 * attempt)
-        why = "; ".join(result.get("events", [])[-1:]) or "no reason given"
+        why = "; ".join(result.events[-1:]) or "no reason given"
         return (
             prepared,
             None,
@@ -422,15 +410,12 @@ def grade(
         lock.close()
 
 
-def starved(result: dict | None) -> bool:
+def starved(result: Result | None) -> bool:
     """Did a cell run out of time while its kernel used far less CPU than the time it took?
 
     Then it was waiting, most likely for a CPU that a submission graded beside it kept busy
     (or asleep). A cell that spins on its own keeps its CPU busy for the whole limit."""
-    return any(
-        c["status"] == "timeout" and c.get("cpu_seconds", 0.0) < STARVED_CPU_SHARE * c["seconds"]
-        for c in (result or {}).get("cells", [])
-    )
+    return result is not None and result.starved(STARVED_CPU_SHARE)
 
 
 def _record_one(
@@ -495,14 +480,11 @@ def _outcome(course, lab, sub, source, prepared, result, failure) -> Outcome:
         notes.append(failure)
         status, reason = "error", failure
     if result is not None:
-        notes += result.get("events", [])
-        sandbox = result.get("sandbox") or {}
+        notes += result.events
+        sandbox = result.sandbox or {}
         if sandbox.get("isolation_error"):
             notes.append(f"sandbox: {sandbox['isolation_error']}")
-        tampered = sorted(
-            {t for c in result["cells"] for t in c.get("tampering", [])}
-            | set(result.get("tampering", []))
-        )
+        tampered = result.all_tampering()
         if tampered:
             notes.append(
                 "replaced grader-trusted code (no test depends on it: they run in the grader): "

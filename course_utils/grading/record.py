@@ -12,6 +12,7 @@ from nbformat.v4 import new_markdown_cell
 
 from . import feedback, intake
 from .course import Course
+from .execute.job import Result
 
 
 def state_dir(course: Course, lab: str, student: str | None = None) -> Path:
@@ -39,19 +40,19 @@ def _test_cells(source: nbformat.NotebookNode) -> list[tuple[str, float]]:
     ]
 
 
-def score(source: nbformat.NotebookNode, result: dict | None, reason: str) -> dict[str, dict]:
+def score(source: nbformat.NotebookNode, result: Result | None, reason: str) -> dict[str, dict]:
     """Points per test cell: full marks when it ran and raised nothing, else 0 and why."""
-    by_id = {c["grade_id"]: c for c in (result or {}).get("cells", []) if c.get("grade_id")}
+    by_id = {c.grade_id: c for c in (result.cells if result else []) if c.grade_id}
     tests = {}
     for gid, points in _test_cells(source):
         cell = by_id.get(gid)
         if cell is None:
             tests[gid] = {"points": points, "score": 0.0, "message": f"not run: {reason}"}
-        elif cell["status"] == "ok":
+        elif cell.status == "ok":
             tests[gid] = {"points": points, "score": points, "message": ""}
         else:
-            message = f"{cell['ename']}: {cell['evalue']}".strip(": ")
-            tests[gid] = {"points": points, "score": 0.0, "message": message or cell["status"]}
+            message = f"{cell.ename}: {cell.evalue}".strip(": ")
+            tests[gid] = {"points": points, "score": 0.0, "message": message or cell.status}
     return tests
 
 

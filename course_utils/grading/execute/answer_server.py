@@ -20,6 +20,9 @@ import traceback
 
 from . import wire
 
+# Frames are an 8-byte length and the payload. Not ``multiprocessing.connection``: its
+# ``recv_bytes`` has no deadline, so a kernel that sent half a frame would hold the grader's
+# reader; on a socket with a timeout (the test's time limit) ``recv`` cannot wait longer.
 _LENGTH = struct.Struct(">Q")
 
 

@@ -36,55 +36,18 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import nbformat
 from nbformat.v4 import new_code_cell, new_output
 
-from ..limits import Limits
+from .job import JOB_DONE, CellResult, Job, Result
 from .sandbox import Sandbox
-
-_LIMITS = Limits()
 
 GUARD_BROKEN = "the grader's integrity check could not run"
 _CURRENT_KM: list = []  # the kernel manager of the running job, for the orphan watchdog
 #: Grace period after interrupting a cell that ran too long, before the kernel is killed.
 INTERRUPT_GRACE = 10.0
-
-
-@dataclass
-class Job:
-    """One submission to run, as the grader hands it over (JSON, one file per job). The limits'
-    defaults are ``course_utils.grading.limits.Limits``'s."""
-
-    notebook_in: str
-    notebook_out: str
-    result_out: str
-    run_dir: str
-    cell_timeout: float = _LIMITS.cell_timeout
-    notebook_timeout: float = _LIMITS.notebook_timeout
-    startup_timeout: float = _LIMITS.startup_timeout
-    max_output_bytes: int = _LIMITS.max_output_bytes  #: per cell; more is cut off with a note
-    max_notebook_output_bytes: int = _LIMITS.max_notebook_output_bytes
-    sandbox: dict | None = None  #: ``Sandbox`` fields; ``None`` runs without one (tests only)
-    max_call_bytes: int = _LIMITS.max_call_bytes  #: the largest answer of one call
-    max_disk_bytes: int = _LIMITS.max_disk_bytes  #: the scratch folder's tmpfs, as root
-
-
-@dataclass
-class CellResult:
-    index: int
-    grade_id: str | None
-    role: str
-    status: str
-    ename: str = ""
-    evalue: str = ""
-    seconds: float = 0.0
-    #: CPU time the kernel's process group used while the cell ran: far below ``seconds`` in a
-    #: cell that timed out means it waited (for a CPU, when a neighbour hogged them, or asleep)
-    cpu_seconds: float = 0.0
-    tampering: list[str] = field(default_factory=list)
 
 
 def bound_names(source: str) -> list[str]:
@@ -226,7 +189,7 @@ def _read_scratch(path: Path) -> str:
         raise OSError(f"{path.name}: {exc}") from None
 
 
-def run(job: Job) -> dict:
+def run(job: Job) -> Result:
     """Execute the job's notebook; write the executed notebook and the result; return it.
 
     In a sandbox, as root, the kernel's scratch folder is a tmpfs of ``max_disk_bytes`` for the
@@ -238,101 +201,117 @@ def run(job: Job) -> dict:
     size = job.max_disk_bytes if job.sandbox is not None else 0
     with scratch_filesystem(str(run_dir), size):
         try:
-            return _run(job)
+            return Session(job).run()
         finally:
             os.chdir("/")  # out of the folder before it is unmounted
 
 
-def _run(job: Job) -> dict:
-    from nbclient.exceptions import DeadKernelError
+class Session:
+    """One job: its kernel and notebook client, the judge of its tests, and what happened.
 
-    from .sandbox import remove_cgroups
+    ``run`` walks the notebook's code cells: set-up and answer cells run in the kernel
+    (``kernel_cell``), test cells run in the judge while the kernel answers their calls
+    (``test_cell``)."""
 
-    km_class, client_class = _client_class()
-    run_dir = Path(job.run_dir)
-    nb = nbformat.read(job.notebook_in, as_version=4)
-    # "started": the kernel came up and the guard was installed, so the student's code could run.
-    result: dict = {"cells": [], "events": [], "sandbox": None, "seconds": 0.0, "started": False}
-    #: where the time went, in seconds: "kernel start", "guard", "setup (kernel)", "setup
-    #: (judge)", "answers" (the student's cells), "tests", and the rest ("other")
-    phases: dict[str, float] = collections.defaultdict(float)
+    def __init__(self, job: Job) -> None:
+        from .judge import Judge
+
+        km_class, client_class = _client_class()
+        self.job = job
+        self.run_dir = Path(job.run_dir)
+        self.nb = nbformat.read(job.notebook_in, as_version=4)
+        self.result = Result()
+        self.phases: dict[str, float] = collections.defaultdict(float)
+        self.started = time.monotonic()
+        self.deadline = self.started + job.notebook_timeout
+        self.dead: str | None = None  #: why no further cell can run, once that is so
+        # The kernel's sockets are files in run_dir, named relative to it: a Unix socket's path
+        # may not exceed 107 bytes, which a deep class folder and a long student id easily would.
+        os.chdir(self.run_dir)
+        self.km = km_class(kernel_name="python3", transport="ipc", ip="kernel")
+        self.km.connection_file = str(self.run_dir / "kernel.json")
+        _CURRENT_KM[:] = [self.km]
+        self.env = self._kernel_environment()
+        self.timeout_reply = {
+            "ename": "CellTimeoutError",
+            "evalue": f"the cell ran longer than its time limit of {job.cell_timeout:g} s "
+            "and was interrupted (an endless loop, or far too much work?)",
+            "traceback": [],
+        }
+        self.client = client_class(
+            self.nb,
+            km=self.km,
+            timeout=job.cell_timeout,
+            startup_timeout=int(job.startup_timeout),
+            interrupt_on_timeout=True,
+            error_on_timeout=self.timeout_reply,
+            allow_errors=True,
+            record_timing=False,
+            shutdown_kernel="immediate",
+            kernel_name="python3",
+            iopub_timeout=10,
+            raise_on_iopub_timeout=False,
+            max_output_bytes=job.max_output_bytes,
+            max_notebook_output_bytes=job.max_notebook_output_bytes,
+            resources={"metadata": {"path": str(self.run_dir)}},
+        )
+        self.replies: list[dict] = []
+        self.client.on_cell_executed = lambda **kw: self.replies.append(kw["execute_reply"])
+        self.judge = Judge()
+        roles = [c.metadata.get("course", {}).get("role", "student") for c in self.nb.cells]
+        self.first_answer = next((i for i, r in enumerate(roles) if r == "answer"), len(roles))
+
+    def _kernel_environment(self) -> dict | None:
+        from ...runtime import KERAS_PRELOAD_ENV
+
+        # A kernel none of whose cells use Keras need not import it: the tests run here.
+        extra = {} if kernel_uses_keras(self.nb) else {KERAS_PRELOAD_ENV: "0"}
+        if self.job.sandbox is not None:
+            sandbox = Sandbox(
+                **{**self.job.sandbox, "env": {**self.job.sandbox.get("env", {}), **extra}}
+            )
+            self.km.sandbox_prefix = sandbox.wrap([])
+            return sandbox.environment()
+        return {**os.environ, **extra} if extra else None
+
+    # ---------------------------------------------------------------------------------- helpers
 
     @contextlib.contextmanager
-    def timed(phase: str):
+    def timed(self, phase: str):
         tick = time.monotonic()
         try:
             yield
         finally:
-            phases[phase] += time.monotonic() - tick
+            self.phases[phase] += time.monotonic() - tick
 
-    started = time.monotonic()
-    deadline = started + job.notebook_timeout
+    @property
+    def pgid(self) -> int | None:
+        return getattr(self.km.provisioner, "pgid", None)
 
-    # The kernel's sockets are files in run_dir, named relative to it: a Unix socket's path may
-    # not exceed 107 bytes, which a deep class folder and a long student id easily would.
-    os.chdir(run_dir)
-    km = km_class(kernel_name="python3", transport="ipc", ip="kernel")
-    km.connection_file = str(run_dir / "kernel.json")
-    _CURRENT_KM[:] = [km]
-    env = None
-    from ...runtime import KERAS_PRELOAD_ENV
+    def timed_out(self) -> bool:
+        return (
+            bool(self.replies)
+            and self.replies[-1].get("content", {}).get("ename") == "CellTimeoutError"
+        )
 
-    # A kernel none of whose cells use Keras need not import it: the tests run here.
-    extra_env = {} if kernel_uses_keras(nb) else {KERAS_PRELOAD_ENV: "0"}
-    if job.sandbox is not None:
-        sandbox = Sandbox(**{**job.sandbox, "env": {**job.sandbox.get("env", {}), **extra_env}})
-        km.sandbox_prefix = sandbox.wrap([])
-        env = sandbox.environment()
-    elif extra_env:
-        env = {**os.environ, **extra_env}
-    timeout_reply = {
-        "ename": "CellTimeoutError",
-        "evalue": f"the cell ran longer than its time limit of {job.cell_timeout:g} s "
-        "and was interrupted (an endless loop, or far too much work?)",
-        "traceback": [],
-    }
-    client = client_class(
-        nb,
-        km=km,
-        timeout=job.cell_timeout,
-        startup_timeout=int(job.startup_timeout),
-        interrupt_on_timeout=True,
-        error_on_timeout=timeout_reply,
-        allow_errors=True,
-        record_timing=False,
-        shutdown_kernel="immediate",
-        kernel_name="python3",
-        iopub_timeout=10,
-        raise_on_iopub_timeout=False,
-        max_output_bytes=job.max_output_bytes,
-        max_notebook_output_bytes=job.max_notebook_output_bytes,
-        resources={"metadata": {"path": str(run_dir)}},
-    )
-
-    replies: list[dict] = []
-    client.on_cell_executed = lambda **kw: replies.append(kw["execute_reply"])
-
-    def timed_out() -> bool:
-        return bool(replies) and replies[-1].get("content", {}).get("ename") == "CellTimeoutError"
-
-    def hidden(code: str, timeout: float) -> str:
+    def hidden(self, code: str, timeout: float) -> str:
         """Run grader code in the kernel; return the reply status ('ok', 'error', 'timeout')."""
-        client.timeout = max(1, int(timeout))
+        self.client.timeout = max(1, int(timeout))
         cell = new_code_cell(code)
-        client.nb.cells.append(cell)  # a slot of its own: nbclient writes the cell back by index
+        self.nb.cells.append(cell)  # a slot of its own: nbclient writes the cell back by index
         try:
-            client.execute_cell(cell, len(client.nb.cells) - 1, store_history=False)
+            self.client.execute_cell(cell, len(self.nb.cells) - 1, store_history=False)
         finally:
-            client.nb.cells.pop()
-        if timed_out():
+            self.nb.cells.pop()
+        if self.timed_out():
             return "timeout"
         return "error" if any(o.output_type == "error" for o in cell.outputs) else "ok"
 
-    def guard(names: list[str] | None) -> list[str] | None:
+    def guard(self, names: list[str] | None) -> list[str] | None:
         """Run the integrity check; return what was patched, or None if the check failed."""
-        report = run_dir / f".guard-{secrets.token_hex(16)}.json"
+        report = self.run_dir / f".guard-{secrets.token_hex(16)}.json"
         arg = "None" if names is None else repr(names)
-        status = hidden(
+        status = self.hidden(
             "__import__('course_utils.grading.execute.integrity', fromlist=['GUARD'])"
             f".GUARD.check({str(report)!r}, {arg})",
             INTERRUPT_GRACE,
@@ -344,271 +323,293 @@ def _run(job: Job) -> dict:
             changed = None
         return changed
 
-    def record(index, cell, status, ename="", evalue="", seconds=0.0, tampering=(), cpu=0.0):
-        md = cell.metadata.get("course", {})
-        result["cells"].append(
-            asdict(
-                CellResult(
-                    index=index,
-                    grade_id=cell.metadata.get("nbgrader", {}).get("grade_id"),
-                    role=md.get("role", "student"),
-                    status=status,
-                    ename=ename,
-                    evalue=evalue[:2000],
-                    seconds=round(seconds, 3),
-                    cpu_seconds=round(cpu, 3),
-                    tampering=list(tampering),
-                )
+    def record(self, index, cell, status, ename="", evalue="", seconds=0.0, cpu=0.0) -> None:
+        self.result.cells.append(
+            CellResult(
+                index=index,
+                grade_id=cell.metadata.get("nbgrader", {}).get("grade_id"),
+                role=cell.metadata.get("course", {}).get("role", "student"),
+                status=status,
+                ename=ename,
+                evalue=evalue[:2000],
+                seconds=round(seconds, 3),
+                cpu_seconds=round(cpu, 3),
             )
         )
 
-    from .judge import Judge, SocketTransport
+    def event(self, what: str) -> str:
+        self.result.events.append(what)
+        return what
 
-    judge = Judge()
-    roles = [c.metadata.get("course", {}).get("role", "student") for c in nb.cells]
-    first_answer = next((i for i, r in enumerate(roles) if r == "answer"), len(roles))
+    def died(self, index: int, cell, tick: float) -> None:
+        """The kernel died while ``cell`` ran: record it, and that nothing after it can run."""
+        self.dead = self.event(
+            f"the kernel died while cell {index} ran (os._exit, a crash, or memory)"
+        )
+        cell.outputs.append(_error_output("DeadKernelError", self.dead))
+        self.record(index, cell, "error", "DeadKernelError", self.dead, time.monotonic() - tick)
 
-    def judged(index: int, cell) -> tuple[str, str, str, float]:
+    def after_timeout(self, index: int, cell, clipped: bool) -> str:
+        """Note a cell that ran out of time; stop the kernel if it ignored the interrupt.
+        Return the message."""
+        evalue = self.timeout_reply["evalue"]
+        if clipped:
+            evalue = (
+                f"the notebook's time limit of {self.job.notebook_timeout:g} s ran out while "
+                "this cell ran, and it was interrupted"
+            )
+        cell.outputs.append(_error_output("CellTimeoutError", evalue))
+        if self.hidden("pass", INTERRUPT_GRACE) != "ok":
+            stopped = f"cell {index} ignored the interrupt after its time limit"
+            self.event(stopped + "; the kernel was stopped")
+            _kill(self.km)
+            self.dead = self.dead or stopped
+        return evalue
+
+    # ------------------------------------------------------------------------------ the cells
+
+    def run(self) -> Result:
+        from nbclient.exceptions import DeadKernelError
+
+        from .sandbox import remove_cgroups
+
+        try:
+            with self.client.setup_kernel(env=self.env, cwd=str(self.run_dir)):
+                self.start()
+                for index, cell in enumerate(self.nb.cells):
+                    if cell.cell_type != "code":
+                        continue
+                    if self.dead is None and time.monotonic() >= self.deadline:
+                        self.dead = self.event(
+                            f"the notebook time limit of {self.job.notebook_timeout:g} s was "
+                            "used up before this cell"
+                        )
+                    if self.dead is not None:
+                        cell.outputs = [_error_output("NotRun", f"not run: {self.dead}")]
+                        self.record(index, cell, "not-run", "NotRun", self.dead)
+                    elif cell.metadata.get("course", {}).get("role") == "test":
+                        self.test_cell(index, cell)
+                    else:
+                        self.kernel_cell(index, cell)
+                if self.dead is None:  # for the instructor's review: what the student replaced
+                    with self.timed("guard"):
+                        changed = self.guard(None)
+                    if changed and changed != [GUARD_BROKEN]:
+                        self.result.tampering = changed
+        except DeadKernelError as exc:
+            self.dead = self.dead or self.event(f"the kernel died: {exc}")
+        except RuntimeError as exc:  # the kernel never came up, or the guard could not start
+            self.event(f"the kernel could not run: {exc}")
+            self.read_sandbox_report()
+        finally:
+            _kill(self.km)  # whatever the kernel left running in its sandbox goes with it
+            # Read before any student code ran, so it names only the launcher's own cgroups
+            remove_cgroups(list((self.result.sandbox or {}).get("cgroups") or []))
+        return self.finish()
+
+    def read_sandbox_report(self) -> None:
+        report = self.run_dir / "report.json"
+        if report.is_file():
+            try:
+                self.result.sandbox = json.loads(_read_scratch(report))
+            except (OSError, ValueError):
+                pass  # the student's code may have replaced it: the events say what happened
+
+    def start(self) -> None:
+        """The kernel is up: read the sandbox's report, install the guard, start the clock."""
+        self.phases["kernel start"] = time.monotonic() - self.started
+        report = self.run_dir / "report.json"
+        if report.is_file():
+            self.result.sandbox = json.loads(_read_scratch(report))
+        with self.timed("guard"):
+            installed = self.hidden(
+                "import course_utils.grading.execute.integrity as _ci; _ci.install(); del _ci", 60
+            )
+        if installed != "ok":
+            raise RuntimeError("the grader's integrity guard could not start in the kernel")
+        self.result.started = True
+        # The notebook's time runs from here: starting the kernel is not the student's time.
+        self.deadline = time.monotonic() + self.job.notebook_timeout
+
+    def test_cell(self, index: int, cell) -> None:
+        """A test cell: judged here (``judged``), with nbgrader's rule on stderr."""
+        from nbclient.exceptions import DeadKernelError
+
+        tick = time.monotonic()
+        clipped = self.deadline - tick < self.job.cell_timeout
+        self.replies.clear()
+        try:
+            with self.timed("tests"):
+                status, ename, evalue, cpu = self.judged(index, cell)
+        except DeadKernelError:
+            self.died(index, cell, tick)
+            return
+        seconds = time.monotonic() - tick
+        if status == "ok" and (said := stderr_text(cell)):
+            # nbgrader's rule, so that Validate and course grade agree on every test
+            status, ename = "error", "StderrOutput"
+            evalue = f"{STDERR_FAILS} It wrote: {said[:300]}"
+            cell.outputs.append(_error_output(ename, evalue))
+        if status == "timeout":
+            evalue = self.after_timeout(index, cell, clipped)
+        self.record(index, cell, status, ename, evalue, seconds, cpu)
+
+    def judged(self, index: int, cell) -> tuple[str, str, str, float]:
         """Judge a test cell here while the kernel answers its calls; fill in the cell's
         outputs; return (status, ename, evalue, cpu seconds of the kernel)."""
         import threading
+
+        from .judge import SocketTransport
 
         name = f"calls-{secrets.token_hex(6)}.sock"  # relative: run_dir is the cwd of both
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(name)
         os.chmod(name, 0o666)  # the kernel may run as another uid: it must be able to connect
         listener.listen(1)
-        limit = min(job.cell_timeout, max(1.0, deadline - time.monotonic()))
+        limit = min(self.job.cell_timeout, max(1.0, self.deadline - time.monotonic()))
         transport = SocketTransport(
-            listener, time.monotonic() + limit + 2 * INTERRUPT_GRACE, job.max_call_bytes
+            listener, time.monotonic() + limit + 2 * INTERRUPT_GRACE, self.job.max_call_bytes
         )
         box: dict = {}
 
         def work() -> None:
             try:
-                box["verdict"] = judge.test(cell.source, transport, cell_name(index, cell))
+                box["verdict"] = self.judge.test(cell.source, transport, cell_name(index, cell))
             finally:
                 transport.close()  # the kernel's serve() returns: the cell below ends
 
         thread = threading.Thread(target=work, name="judge", daemon=True)
         thread.start()
-        serve = new_code_cell(
+        serve_cell = new_code_cell(
             "__import__('course_utils.grading.execute.answer_server', fromlist=['serve'])"
             f".serve({name!r})"
         )
-        client.timeout = max(1, math.ceil(limit))
-        pgid = getattr(km.provisioner, "pgid", None)
-        cpu_before = group_cpu_seconds(pgid)
-        client.nb.cells.append(serve)
+        self.client.timeout = max(1, math.ceil(limit))
+        cpu_before = group_cpu_seconds(self.pgid)
+        self.nb.cells.append(serve_cell)
         try:
-            client.execute_cell(serve, len(client.nb.cells) - 1, store_history=False)
+            self.client.execute_cell(serve_cell, len(self.nb.cells) - 1, store_history=False)
         finally:
-            client.nb.cells.pop()
-            cpu = group_cpu_seconds(pgid) - cpu_before
+            self.nb.cells.pop()
+            cpu = group_cpu_seconds(self.pgid) - cpu_before
             transport.close()
-            thread.join(timeout=max(30.0, job.cell_timeout))
+            thread.join(timeout=max(30.0, self.job.cell_timeout))
             with contextlib.suppress(OSError):
                 os.unlink(name)
         # What the student's functions printed while the test ran, then what the test printed.
-        kept = [o for o in serve.outputs if o.output_type in ("stream", "display_data")]
+        shown = ("stream", "display_data")
+        cell.outputs = [o for o in serve_cell.outputs if o.output_type in shown]
         verdict = box.get("verdict")
         if verdict is None:
-            cell.outputs = kept
             return "error", "GraderError", "the grader could not finish this test", cpu
-        cell.outputs = kept
         for stream in ("stdout", "stderr"):
             if getattr(verdict, stream):
                 cell.outputs.append(
                     new_output("stream", name=stream, text=getattr(verdict, stream))
                 )
-        if timed_out():
+        if self.timed_out():
             return "timeout", "CellTimeoutError", "", cpu
         if verdict.status != "ok":
             cell.outputs.append(_error_output(verdict.ename, verdict.evalue))
             return "error", verdict.ename, verdict.evalue, cpu
         return "ok", "", "", cpu
 
-    def after_timeout(index: int, cell, clipped: bool) -> tuple[str, str | None]:
-        """Note a cell that ran out of time; stop the kernel if it ignored the interrupt.
-        Return the message, and why the kernel was stopped (None if it was not)."""
-        evalue = timeout_reply["evalue"]
-        if clipped:
-            evalue = (
-                f"the notebook's time limit of {job.notebook_timeout:g} s ran out while this "
-                "cell ran, and it was interrupted"
-            )
-        cell.outputs.append(_error_output("CellTimeoutError", evalue))
-        if hidden("pass", INTERRUPT_GRACE) == "ok":
-            return evalue, None
-        stopped = f"cell {index} ignored the interrupt after its time limit"
-        result["events"].append(stopped + "; the kernel was stopped")
-        _kill(km)
-        return evalue, stopped
+    def kernel_cell(self, index: int, cell) -> None:
+        """A set-up or answer cell: run in the kernel. The set-up cells before the first
+        answer also run in the judge, where they define what the tests use."""
+        from nbclient.exceptions import DeadKernelError
 
-    dead: str | None = None
-    try:
-        with client.setup_kernel(env=env, cwd=str(run_dir)):
-            phases["kernel start"] = time.monotonic() - started
-            report_file = run_dir / "report.json"
-            if report_file.is_file():
-                result["sandbox"] = json.loads(_read_scratch(report_file))
-            with timed("guard"):
-                installed = hidden(
-                    "import course_utils.grading.execute.integrity as _ci; _ci.install(); del _ci",
-                    60,
+        job = self.job
+        role = cell.metadata.get("course", {}).get("role", "student")
+        tick = time.monotonic()
+        cpu_before = group_cpu_seconds(self.pgid)
+        self.replies.clear()
+        if role == "setup":
+            # The instructor's set-up (importing TensorFlow takes seconds on a busy machine) is
+            # not the student's time: it gets the start-up limit, and the notebook's clock stops
+            # while it runs (see below).
+            clipped = False
+            self.client.timeout = max(1, math.ceil(max(job.cell_timeout, job.startup_timeout)))
+        else:
+            clipped = self.deadline - tick < job.cell_timeout  # the notebook's limit first
+            self.client.timeout = max(1, math.ceil(min(job.cell_timeout, self.deadline - tick)))
+        try:
+            self.client.execute_cell(cell, index)
+        except DeadKernelError:
+            self.died(index, cell, tick)
+            return
+        seconds = time.monotonic() - tick
+        self.phases["setup (kernel)" if role == "setup" else "answers"] += seconds
+        cpu = group_cpu_seconds(self.pgid) - cpu_before
+        if role == "setup":
+            self.deadline += seconds
+            if index < self.first_answer:  # the tests' own set-up: numpy, checks, Keras
+                self.setup_judge(index, cell)
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        reply = self.replies[-1].get("content", {}) if self.replies else {}
+        if not errors and reply.get("status", "ok") != "ok":
+            # The kernel says the cell failed but showed no error (its error display broke, or
+            # was silenced): the reply decides, as in nbgrader.
+            errors = [
+                _error_output(
+                    reply.get("ename") or "Error",
+                    reply.get("evalue")
+                    or f"the cell failed (status {reply.get('status')!r}) without showing an error",
                 )
-            if installed != "ok":
-                raise RuntimeError("the grader's integrity guard could not start in the kernel")
-            result["started"] = True
-            # The notebook's time runs from here: starting the kernel is not the student's time.
-            deadline = time.monotonic() + job.notebook_timeout
-            for index, cell in enumerate(nb.cells):
-                if cell.cell_type != "code":
-                    continue
-                role = cell.metadata.get("course", {}).get("role", "student")
-                if dead is None and time.monotonic() >= deadline:
-                    dead = (
-                        f"the notebook time limit of {job.notebook_timeout:g} s was used up "
-                        "before this cell"
-                    )
-                    result["events"].append(dead)
-                if dead is not None:
-                    cell.outputs = [_error_output("NotRun", f"not run: {dead}")]
-                    record(index, cell, "not-run", "NotRun", dead)
-                    continue
-                if role == "test":
-                    tick = time.monotonic()
-                    clipped = deadline - tick < job.cell_timeout
-                    replies.clear()
-                    try:
-                        with timed("tests"):
-                            status, ename, evalue, cpu = judged(index, cell)
-                    except DeadKernelError:
-                        dead = (
-                            f"the kernel died while cell {index} ran (os._exit, a crash, or memory)"
-                        )
-                        result["events"].append(dead)
-                        cell.outputs.append(_error_output("DeadKernelError", dead))
-                        record(
-                            index, cell, "error", "DeadKernelError", dead, time.monotonic() - tick
-                        )
-                        continue
-                    seconds = time.monotonic() - tick
-                    if status == "ok" and (said := stderr_text(cell)):
-                        # nbgrader's rule, so that Validate and course grade agree on every test
-                        status, ename = "error", "StderrOutput"
-                        evalue = f"{STDERR_FAILS} It wrote: {said[:300]}"
-                        cell.outputs.append(_error_output(ename, evalue))
-                    if status == "timeout":
-                        evalue, stopped = after_timeout(index, cell, clipped)
-                        dead = dead or stopped
-                    record(index, cell, status, ename, evalue, seconds, (), cpu)
-                    continue
-                tick = time.monotonic()
-                cpu_before = group_cpu_seconds(getattr(km.provisioner, "pgid", None))
-                replies.clear()
-                if role == "setup":
-                    # The instructor's set-up (importing TensorFlow takes seconds on a busy
-                    # machine) is not the student's time: it gets the start-up limit, and the
-                    # notebook's clock stops while it runs (see below).
-                    clipped = False
-                    client.timeout = max(1, math.ceil(max(job.cell_timeout, job.startup_timeout)))
-                else:
-                    clipped = deadline - tick < job.cell_timeout  # the notebook's limit first
-                    client.timeout = max(1, math.ceil(min(job.cell_timeout, deadline - tick)))
-                try:
-                    client.execute_cell(cell, index)
-                except DeadKernelError:
-                    dead = f"the kernel died while cell {index} ran (os._exit, a crash, or memory)"
-                    result["events"].append(dead)
-                    cell.outputs.append(_error_output("DeadKernelError", dead))
-                    record(index, cell, "error", "DeadKernelError", dead, time.monotonic() - tick)
-                    continue
-                seconds = time.monotonic() - tick
-                phases["setup (kernel)" if role == "setup" else "answers"] += seconds
-                cpu = group_cpu_seconds(getattr(km.provisioner, "pgid", None)) - cpu_before
-                if role == "setup":
-                    deadline += seconds
-                    if index < first_answer:  # the tests' own set-up: numpy, checks, Keras
-                        tock = time.monotonic()
-                        # The guard's baseline: what this cell imported and defined (for review)
-                        with timed("guard"):
-                            guard(bound_names(cell.source))
-                        with timed("setup (judge)"):
-                            prepared = judge.setup(cell.source, cell_name(index, cell))
-                        deadline += time.monotonic() - tock  # the grader's time, not the student's
-                        if prepared.status != "ok":
-                            raise RuntimeError(
-                                f"the lab's set-up cell {index} failed in the grader: "
-                                f"{prepared.ename}: {prepared.evalue}"
-                            )
-                errors = [o for o in cell.outputs if o.output_type == "error"]
-                reply = replies[-1].get("content", {}) if replies else {}
-                if not errors and reply.get("status", "ok") != "ok":
-                    # The kernel says the cell failed but showed no error (its error display
-                    # broke, or was silenced): the reply decides, as in nbgrader.
-                    errors = [
-                        _error_output(
-                            reply.get("ename") or "Error",
-                            reply.get("evalue")
-                            or f"the cell failed (status {reply.get('status')!r}) without "
-                            "showing an error",
-                        )
-                    ]
-                    cell.outputs.append(errors[0])
-                status = "error" if errors else "ok"
-                ename = errors[0].ename if errors else ""
-                evalue = errors[0].evalue if errors else ""
-                if timed_out():
-                    status, ename = "timeout", "CellTimeoutError"
-                    evalue, stopped = after_timeout(index, cell, clipped)
-                    dead = dead or stopped
-                record(index, cell, status, ename, evalue, seconds, (), cpu)
-            if dead is None:  # for the instructor's review: what the student's code replaced
-                with timed("guard"):
-                    changed = guard(None)
-                if changed and changed != [GUARD_BROKEN]:
-                    result["tampering"] = changed
-    except DeadKernelError as exc:
-        dead = dead or f"the kernel died: {exc}"
-        result["events"].append(dead)
-    except RuntimeError as exc:  # the kernel never came up, or the guard could not start
-        result["events"].append(f"the kernel could not run: {exc}")
-        sandbox_report = run_dir / "report.json"
-        if sandbox_report.is_file():
-            try:
-                result["sandbox"] = json.loads(_read_scratch(sandbox_report))
-            except (OSError, ValueError):
-                pass  # the student's code may have replaced it: the events say what happened
-    finally:
-        _kill(km)  # whatever the kernel left running in its sandbox goes with it
-        # Read before any student code ran, so it names only the launcher's own cgroups
-        remove_cgroups(list((result.get("sandbox") or {}).get("cgroups") or []))
-    done = {c["index"] for c in result["cells"]}
-    reason = result["events"][-1] if result["events"] else "the kernel stopped"
-    for index, cell in enumerate(nb.cells):
-        if cell.cell_type == "code" and index not in done:
-            cell.outputs = [_error_output("NotRun", f"not run: {reason}")]
-            record(index, cell, "not-run", "NotRun", reason)
-    result["cells"].sort(key=lambda c: c["index"])
-    result["seconds"] = round(time.monotonic() - started, 3)
-    phases["other"] = max(0.0, result["seconds"] - sum(phases.values()))
-    result["phases"] = {k: round(v, 3) for k, v in phases.items()}
-    nbformat.write(nb, job.notebook_out)
-    tmp = Path(job.result_out).with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(job.result_out)
-    return result
+            ]
+            cell.outputs.append(errors[0])
+        status = "error" if errors else "ok"
+        ename = errors[0].ename if errors else ""
+        evalue = errors[0].evalue if errors else ""
+        if self.timed_out():
+            status, ename = "timeout", "CellTimeoutError"
+            evalue = self.after_timeout(index, cell, clipped)
+        self.record(index, cell, status, ename, evalue, seconds, cpu)
+
+    def setup_judge(self, index: int, cell) -> None:
+        """Run a set-up cell in the judge too (the grader's time, not the student's)."""
+        tock = time.monotonic()
+        # The guard's baseline: what this cell imported and defined (for review)
+        with self.timed("guard"):
+            self.guard(bound_names(cell.source))
+        with self.timed("setup (judge)"):
+            prepared = self.judge.setup(cell.source, cell_name(index, cell))
+        self.deadline += time.monotonic() - tock
+        if prepared.status != "ok":
+            raise RuntimeError(
+                f"the lab's set-up cell {index} failed in the grader: "
+                f"{prepared.ename}: {prepared.evalue}"
+            )
+
+    def finish(self) -> Result:
+        """Mark the cells that never ran, total the time, write the notebook and the result."""
+        result, job = self.result, self.job
+        ran = {c.index for c in result.cells}
+        reason = result.events[-1] if result.events else "the kernel stopped"
+        for index, cell in enumerate(self.nb.cells):
+            if cell.cell_type == "code" and index not in ran:
+                cell.outputs = [_error_output("NotRun", f"not run: {reason}")]
+                self.record(index, cell, "not-run", "NotRun", reason)
+        result.cells.sort(key=lambda c: c.index)
+        result.seconds = round(time.monotonic() - self.started, 3)
+        self.phases["other"] = max(0.0, result.seconds - sum(self.phases.values()))
+        result.phases = {k: round(v, 3) for k, v in self.phases.items()}
+        nbformat.write(self.nb, job.notebook_out)
+        result.write(Path(job.result_out))
+        return result
 
 
 def serve() -> None:
     """Run the jobs whose paths arrive on stdin, one per line, until stdin closes.
 
     Each job's output (and its kernel's) goes to ``executor.log`` beside the job; when a job is
-    finished, a file ``done`` appears beside it. An error in one job is logged, not fatal.
+    finished, ``done <path>`` goes to the grader on what was standard output. An error in one
+    job is logged, not fatal.
     """
     import traceback
 
+    sys.stdout.flush()
+    to_grader = os.fdopen(os.dup(1), "w", buffering=1)  # not inherited by the kernel
     for line in sys.stdin:
         path = Path(line.strip())
         fd = os.open(path.parent / "executor.log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -618,14 +619,14 @@ def serve() -> None:
         os.dup2(fd, 2)
         os.close(fd)
         try:
-            run(Job(**json.loads(path.read_text())))
+            run(Job.read(path))
         except Exception:  # noqa: BLE001 - the grader reads the log and reports it
             traceback.print_exc()
         finally:
             _CURRENT_KM.clear()
             sys.stdout.flush()
             sys.stderr.flush()
-            (path.parent / "done").write_text("")
+            to_grader.write(f"{JOB_DONE} {path}\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -642,7 +643,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv[0] == "--serve":
         serve()
         return 0
-    run(Job(**json.loads(Path(argv[0]).read_text())))
+    run(Job.read(Path(argv[0])))
     return 0
 
 

@@ -214,7 +214,7 @@ def rebuild_exception(spec) -> BaseException:
     evalue = str(spec.get("evalue", ""))[:2000]
     cls = PASSED_THROUGH.get(ename)
     if cls is None:
-        name = ename if wire._NAME.fullmatch(ename) else "StudentError"
+        name = ename if wire.PLAIN_NAME.fullmatch(ename) else "StudentError"
         cls = type(name, (StudentError,), {})
     args = spec.get("args")
     try:

@@ -44,14 +44,15 @@ class Unreceivable:
         return f"<{self.type_name} (a {self.type_name} cannot be sent to the grader)>"
 
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,79}")
+#: A class name that may cross the wire (for a subclass or an exception), as sent
+PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,79}")
 _UNRECEIVABLE: dict[str, type] = {}
 
 
 def unreceivable(type_name: str) -> Unreceivable:
     """A placeholder whose class carries ``type_name``, so that messages such as "returned a
     Foo" still read right."""
-    name = type_name if isinstance(type_name, str) and _NAME.fullmatch(type_name) else "object"
+    name = type_name if isinstance(type_name, str) and PLAIN_NAME.fullmatch(type_name) else "object"
     cls = _UNRECEIVABLE.get(name)
     if cls is None:
         cls = _UNRECEIVABLE[name] = type(name, (Unreceivable,), {"type_name": name})
@@ -188,7 +189,7 @@ _BASES = {
 
 def _subclass(base: type, name) -> type:
     """An empty subclass of ``base`` named like the student's class (methods: none of theirs)."""
-    name = name if isinstance(name, str) and _NAME.fullmatch(name) else "Subclass"
+    name = name if isinstance(name, str) and PLAIN_NAME.fullmatch(name) else "Subclass"
     key = (base, name)
     if key not in _SUBCLASSES:
         _SUBCLASSES[key] = type(name, (base,), {"__module__": "student"})

@@ -9,10 +9,15 @@ state is kept between runs or shared between two graders in one process.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
 import threading
+import time
+from pathlib import Path
+
+from .job import JOB_DONE, Job
 
 
 class Workers:
@@ -31,7 +36,7 @@ class Workers:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "course_utils.grading.execute.executor", "--serve"],
                 stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,  # one line per finished job
                 stderr=subprocess.DEVNULL,
                 env=self.env,
                 start_new_session=True,
@@ -40,6 +45,41 @@ class Workers:
             with self.lock:
                 self.all.append(proc)
         return proc
+
+    def run(self, job: Job, path: Path, timeout: float) -> str:
+        """Hand ``job`` (written to ``path``) to this thread's worker and wait until it is done.
+
+        Return ``"done"``, ``"exited"`` (the worker died, or was killed by ``kill_all``) or
+        ``"hung"`` (no answer within ``timeout`` seconds: the worker was killed)."""
+        job.write(path)
+        proc = self.mine()
+        proc.stdin.write(f"{path}\n".encode())
+        proc.stdin.flush()
+        self.running.add(proc.pid)
+        try:
+            return self._wait(proc, f"{JOB_DONE} {path}", time.monotonic() + timeout)
+        finally:
+            self.running.discard(proc.pid)
+
+    def _wait(self, proc: subprocess.Popen, expected: str, deadline: float) -> str:
+        fd = proc.stdout.fileno()
+        pending = b""
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.kill(proc)
+                return "hung"
+            ready, _, _ = select.select([fd], [], [], min(remaining, 5.0))
+            if not ready:
+                continue
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                proc.wait()
+                return "exited"
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            if any(line.decode(errors="replace") == expected for line in lines):
+                return "done"
 
     @staticmethod
     def kill(proc: subprocess.Popen) -> None:
