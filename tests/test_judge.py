@@ -72,6 +72,10 @@ def test_plain_values_cross_unchanged_with_their_types():
     assert got["strings"].tolist() == ["ab", "c"] and got["bytes"] == b"\x00\x01"
     assert got["rng"].random() == rng.random()  # the same state, a separate generator
     assert np.isnan(roundtrip(float("nan")))
+    zero_d = roundtrip(np.array(2.5))  # a 0-d array stays 0-d (not shape (1,))
+    assert type(zero_d) is np.ndarray and zero_d.shape == () and zero_d == 2.5
+    strided = roundtrip(np.arange(12).reshape(3, 4)[:, ::2])  # a view that is not contiguous
+    assert strided.tolist() == [[0, 2], [4, 6], [8, 10]]
 
 
 def test_a_subclass_arrives_as_an_empty_subclass_with_the_plain_value():
@@ -159,6 +163,30 @@ def test_changes_made_in_place_come_back_to_the_tests_objects():
     twin.random()
     assert a[0] == 99 and items == ["x"] and table == {"k": 1}
     assert rng.bit_generator.state == twin.bit_generator.state
+
+
+def test_changes_inside_containers_come_back_too():
+    """Arrays in a list scaled in place, a slot of a list rebound, an array in a dict in a
+    tuple changed: the test's own objects see each change, as they would in the kernel."""
+    ns = namespace_with(
+        "def f(grads, pair):\n"
+        "    for g in grads[:2]:\n        g *= 0.5\n"
+        "    grads[2] = grads[2] + 1\n"
+        "    pair[1]['w'][0] = -1.0\n"
+    )
+    f = StudentFunction("f", LocalTransport(ns))
+    grads = [np.ones((2, 3)), np.full(4, 2.0), np.zeros(2)]
+    first = grads[0]
+    pair = ("label", {"w": np.zeros(3)})
+    f(grads, pair)
+    assert grads[0] is first and np.all(first == 0.5) and np.all(grads[1] == 1.0)
+    assert np.all(grads[2] == 1.0)
+    assert pair[1]["w"].tolist() == [-1.0, 0.0, 0.0]
+    untouched = [np.ones(2), np.ones(2)]
+    StudentFunction("f", LocalTransport(namespace_with("def f(x, y):\n    pass\n")))(
+        untouched, ("a", {"w": np.zeros(1)})
+    )
+    assert [g.tolist() for g in untouched] == [[1.0, 1.0], [1.0, 1.0]]
 
 
 def test_exceptions_keep_their_class_when_a_test_may_expect_it():

@@ -91,7 +91,7 @@ def encode(obj, other=None, depth: int = 0):
     if isinstance(obj, bytes | bytearray):
         return {TAG: "bytes", "b64": _b64(bytes(obj))}
     if isinstance(obj, np.ndarray):
-        arr = np.ascontiguousarray(np.ndarray.view(obj, np.ndarray))
+        arr = np.ndarray.view(obj, np.ndarray)  # not ascontiguousarray: it makes 0-d 1-d
         if arr.dtype.kind not in ARRAY_KINDS or arr.dtype.fields or arr.dtype.subdtype:
             return {TAG: "other", "type": "ndarray"}
         return _sub(
@@ -101,7 +101,7 @@ def encode(obj, other=None, depth: int = 0):
                 TAG: "nd",
                 "dtype": arr.dtype.str,
                 "shape": list(arr.shape),
-                "b64": _b64(arr.tobytes()),
+                "b64": _b64(arr.tobytes(order="C")),
             },
         )
     if isinstance(obj, list):
