@@ -180,3 +180,38 @@ def test_only_a_timeout_with_the_cpu_left_idle_counts_as_starved():
     idle_ok = {**cell, "status": "ok", "cpu_seconds": 0.0}
     assert not grader.starved(Result.from_dict({"cells": [idle_ok]}))
     assert not grader.starved(None)
+
+
+def _fake_worker(script: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        ["sh", "-c", script],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def test_the_grader_waits_for_its_own_jobs_done_line_and_notices_a_dead_or_hung_worker():
+    """A worker says ``done <job path>`` on its pipe when a job is finished: another job's
+    line (or junk) does not end the wait, a worker that exits ends it as "exited", and one that
+    says nothing is killed after the deadline ("hung")."""
+    import time
+
+    from course_utils.grading.execute.job import JOB_DONE
+    from course_utils.grading.execute.workers import Workers
+
+    workers = Workers(dict(os.environ))
+    mine = f"{JOB_DONE} /class/.course/grade/lab/alice/job.json"
+    other = f"{JOB_DONE} /elsewhere/job.json"
+    proc = _fake_worker(f"echo junk; echo '{other}'; echo '{mine}'; sleep 30")
+    assert workers._wait(proc, mine, time.monotonic() + 20) == "done"
+    workers.kill(proc)
+
+    proc = _fake_worker(f"echo '{other}'; exit 3")
+    assert workers._wait(proc, mine, time.monotonic() + 20) == "exited"
+
+    proc = _fake_worker("sleep 30")
+    start = time.monotonic()
+    assert workers._wait(proc, mine, time.monotonic() + 1) == "hung"
+    assert time.monotonic() - start < 10 and proc.poll() is not None  # killed, not waited out
