@@ -135,6 +135,11 @@ def _lab(args: argparse.Namespace, jupyter_args: list[str]) -> int:
 
         into = Course.at(root).root
         print(f"JupyterLab opens on the course {into}; Nbgrader > Formgrader shows its class.")
+        # Formgrader's pages then take MathJax from this server, not a CDN (see the template)
+        templates = Path(__file__).with_name("grading") / "jupyter"
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(
+            p for p in (str(templates), os.environ.get("JUPYTER_PATH", "")) if p
+        )
     else:
         into = Path(args.dir).resolve() if args.dir else root / workspace.DEFAULT_DIR
         for change in workspace.prepare(root, into):

@@ -19,6 +19,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import nbformat
 import pytest
@@ -142,6 +143,8 @@ def test_formgrader_shows_the_scores_course_grade_recorded(
     page, snapshot, graded_class, formgrader_lab
 ):
     root, scores = graded_class
+    requested: list[str] = []  # every URL the page and its frames ask for
+    page.on("request", lambda request: requested.append(request.url))
     page.goto(formgrader_lab.lab_url())
     page.locator(".jp-NotebookPanel, .jp-Launcher").first.wait_for(timeout=60_000)
     click_menu(page, "Nbgrader", "Formgrader")
@@ -195,6 +198,27 @@ def test_formgrader_shows_the_scores_course_grade_recorded(
         f"{student}'s manual-grading page should show their code ({mistake!r}); it shows:\n"
         f"{body[:3000]}"
     )
+    # Offline: the manual-grading page takes MathJax from this server, and nothing from
+    # any other host; the lab's markdown (its $...$) is typeset.
+    remote = [
+        url
+        for url in requested
+        if urlparse(url).scheme in ("http", "https")
+        and urlparse(url).hostname not in ("localhost", "127.0.0.1")
+    ]
+    assert not remote, f"Formgrader fetched from other hosts (none offline): {remote[:5]}"
+    local_mathjax = [u for u in requested if "/static/jupyter_server_mathjax/MathJax.js" in u]
+    assert local_mathjax, (
+        "the manual-grading page should load MathJax from the local server; it asked for "
+        f"{[u for u in requested if 'mathjax' in u.lower()] or 'no MathJax at all'}"
+    )
+    typeset = frame.locator(".MathJax, .MathJax_Display, .MathJax_CHTML, .MathJax_SVG").first
+    try:
+        typeset.wait_for(timeout=30_000)
+    except Exception as exc:
+        raise AssertionError(
+            f"{student}'s manual-grading page loaded {local_mathjax[0]} but typeset no math"
+        ) from exc
     snapshot("manual-grading")
 
     # "Open live notebook" (the breadcrumb's "Submission #n"): inside JupyterLab the page asks
