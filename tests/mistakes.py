@@ -94,3 +94,22 @@ def check_judged(lab: str, name: str, grade_id: str, wrong: str, must_fail: str,
         )
     else:
         assert words in judged[must_fail], f"'{name}': the judge says {judged[must_fail]!r}"
+
+
+def check_solution_passes(results: dict[str, str | None], at_least: int) -> None:
+    """The solution passes every test cell, and at least ``at_least`` of them ran."""
+    failed = {k: v for k, v in results.items() if v is not None}
+    assert not failed, f"the solution fails these test cells: {failed}"
+    assert len(results) >= at_least, f"only {len(results)} test cells ran, not {at_least}"
+
+
+def check_mistake(lab: str, name: str, row: tuple, *, whole: bool = False) -> dict:
+    """One row of a lab's mistake table, ``(grade_id, wrong code, test that must fail, words
+    its message must contain)``: that test fails and says so, beside the answers and in the
+    judge alike. ``whole``: run every cell, not only up to that test. Returns the results."""
+    grade_id, wrong, must_fail, words = row
+    results = run_cells(lab, {grade_id: wrong}, stop_after=None if whole else must_fail)
+    assert results[must_fail] is not None, f"'{name}' passes {must_fail}"
+    assert words in results[must_fail], f"'{name}': {must_fail} says {results[must_fail]!r}"
+    check_judged(lab, name, grade_id, wrong, must_fail, results)
+    return results

@@ -7,7 +7,7 @@ its message names the mistake. The correct solution must pass every test cell.
 
 import pytest
 
-from .mistakes import check_judged, run_cells
+from .mistakes import check_mistake, check_solution_passes, run_cells
 
 LAB = "lab01_text_encoding"
 TOK = "tokenize"
@@ -566,15 +566,9 @@ def lab01_solution_results():
 
 
 def test_lab01_solution_passes_every_test_cell(lab01_solution_results):
-    failed = {k: v for k, v in lab01_solution_results.items() if v is not None}
-    assert not failed
-    assert len(lab01_solution_results) >= 12
+    check_solution_passes(lab01_solution_results, at_least=12)
 
 
 @pytest.mark.parametrize("name", list(LAB01))
 def test_lab01_tests_catch_and_name_the_mistake(name):
-    grade_id, wrong, must_fail, words = LAB01[name]
-    results = run_cells(LAB, {grade_id: wrong}, stop_after=must_fail)
-    assert results[must_fail] is not None, f"'{name}' passes {must_fail}"
-    assert words in results[must_fail], f"'{name}': {must_fail} says {results[must_fail]!r}"
-    check_judged(LAB, name, grade_id, wrong, must_fail, results)
+    check_mistake(LAB, name, LAB01[name])

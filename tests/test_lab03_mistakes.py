@@ -7,7 +7,7 @@ the failure message names the mistake. The correct solution must pass every test
 
 import pytest
 
-from .mistakes import check_judged, run_cells
+from .mistakes import check_mistake, check_solution_passes, run_cells
 
 LAB = "lab03_conv1d"
 CONV = "conv1d_forward"
@@ -541,15 +541,9 @@ def lab03_solution_results():
 
 
 def test_lab03_solution_passes_every_test_cell(lab03_solution_results):
-    failed = {k: v for k, v in lab03_solution_results.items() if v is not None}
-    assert not failed
-    assert len(lab03_solution_results) >= 10
+    check_solution_passes(lab03_solution_results, at_least=10)
 
 
 @pytest.mark.parametrize("name", list(LAB03))
 def test_lab03_tests_catch_and_name_the_mistake(name):
-    grade_id, wrong, must_fail, words = LAB03[name]
-    results = run_cells(LAB, {grade_id: wrong}, stop_after=must_fail)
-    assert results[must_fail] is not None, f"'{name}' passes {must_fail}"
-    assert words in results[must_fail], f"'{name}': {must_fail} says {results[must_fail]!r}"
-    check_judged(LAB, name, grade_id, wrong, must_fail, results)
+    check_mistake(LAB, name, LAB03[name])

@@ -7,7 +7,7 @@ the failure message names the mistake. The correct solution must pass every test
 
 import pytest
 
-from .mistakes import check_judged, run_cells
+from .mistakes import check_mistake, check_solution_passes, run_cells
 
 STEP = "rnn_step_forward"
 FORWARD = "rnn_forward"
@@ -299,15 +299,9 @@ def lab04_solution_results():
 
 
 def test_lab04_solution_passes_every_test_cell(lab04_solution_results):
-    failed = {k: v for k, v in lab04_solution_results.items() if v is not None}
-    assert not failed
-    assert len(lab04_solution_results) >= 9
+    check_solution_passes(lab04_solution_results, at_least=9)
 
 
 @pytest.mark.parametrize("name", list(LAB04))
 def test_lab04_tests_catch_and_name_the_mistake(name):
-    grade_id, wrong, must_fail, words = LAB04[name]
-    results = run_cells("lab04_rnn_forward", {grade_id: wrong}, stop_after=must_fail)
-    assert results[must_fail] is not None, f"'{name}' passes {must_fail}"
-    assert words in results[must_fail], f"'{name}': {must_fail} says {results[must_fail]!r}"
-    check_judged("lab04_rnn_forward", name, grade_id, wrong, must_fail, results)
+    check_mistake("lab04_rnn_forward", name, LAB04[name])

@@ -7,7 +7,7 @@ its message names the mistake. The correct solution must pass every test cell.
 
 import pytest
 
-from .mistakes import check_judged, run_cells
+from .mistakes import check_mistake, check_solution_passes, run_cells
 
 LAB = "lab05_lstm_gru"
 STEP = "lstm_step_forward"
@@ -310,15 +310,9 @@ def lab05_solution_results():
 
 
 def test_lab05_solution_passes_every_test_cell(lab05_solution_results):
-    failed = {k: v for k, v in lab05_solution_results.items() if v is not None}
-    assert not failed
-    assert len(lab05_solution_results) >= 11
+    check_solution_passes(lab05_solution_results, at_least=11)
 
 
 @pytest.mark.parametrize("name", list(LAB05))
 def test_lab05_tests_catch_and_name_the_mistake(name):
-    grade_id, wrong, must_fail, words = LAB05[name]
-    results = run_cells(LAB, {grade_id: wrong}, stop_after=must_fail)
-    assert results[must_fail] is not None, f"'{name}' passes {must_fail}"
-    assert words in results[must_fail], f"'{name}': {must_fail} says {results[must_fail]!r}"
-    check_judged(LAB, name, grade_id, wrong, must_fail, results)
+    check_mistake(LAB, name, LAB05[name])

@@ -484,7 +484,7 @@ def _outcome(course, lab, sub, source, prepared, result, failure) -> Outcome:
         sandbox = result.sandbox or {}
         if sandbox.get("isolation_error"):
             notes.append(f"sandbox: {sandbox['isolation_error']}")
-        tampered = result.all_tampering()
+        tampered = sorted(result.tampering)
         if tampered:
             notes.append(
                 "replaced grader-trusted code (no test depends on it: they run in the grader): "

@@ -134,6 +134,15 @@ def formgrader_lab(graded_class, tmp_path_factory):
     server.stop()
 
 
+def appears(locator, timeout_ms: int, explain) -> None:
+    """Wait until ``locator`` is on the page; if it never is, fail with ``explain()`` (read from
+    the page only then)."""
+    try:
+        locator.wait_for(timeout=timeout_ms)
+    except Exception as exc:  # Playwright's TimeoutError
+        raise AssertionError(explain()) from exc
+
+
 def _score(text: str) -> tuple[float, float]:
     got, of = (float(x) for x in text.split("/"))
     return got, of
@@ -152,14 +161,14 @@ def test_formgrader_shows_the_scores_course_grade_recorded(
 
     # Manage Assignments: the lab is listed, with its three submissions.
     row = frame.locator("tr", has=frame.locator("td", has_text=re.compile(rf"^\s*{LAB}\s*$")))
-    try:
-        row.wait_for(timeout=60_000)
-    except Exception as exc:
-        raise AssertionError(
+    appears(
+        row,
+        60_000,
+        lambda: (
             f"Formgrader's Manage Assignments should list {LAB}; it shows:\n"
-            f"{frame.locator('body').inner_text()[:3000]}\nServer log:\n"
-            f"{formgrader_lab.log_tail(20)}"
-        ) from exc
+            f"{frame.locator('body').inner_text()[:3000]}\nServer log:\n{formgrader_lab.log_tail(20)}"
+        ),
+    )
     count = row.locator("a[href*='manage_submissions']")
     assert count.inner_text().strip() == str(len(scores)), (
         f"Manage Assignments: {LAB} should show {len(scores)} submissions; its row says "
@@ -185,13 +194,14 @@ def test_formgrader_shows_the_scores_course_grade_recorded(
     frame.locator("tr", has_text=student).locator(f"a[href*='manage_students/{student}/']").click()
     frame.locator("a[href*='/formgrader/submissions/']").first.click()
     notebook = frame.locator(".cell, .jp-Cell").first
-    try:
-        notebook.wait_for(timeout=60_000)
-    except Exception as exc:
-        raise AssertionError(
+    appears(
+        notebook,
+        60_000,
+        lambda: (
             f"{student}'s manual-grading page should show the graded notebook; it shows:\n"
             f"{frame.locator('body').inner_text()[:3000]}"
-        ) from exc
+        ),
+    )
     body = frame.locator("body").inner_text()
     mistake = demo.MISTAKES[LAB].new
     assert mistake in body, (
@@ -213,12 +223,11 @@ def test_formgrader_shows_the_scores_course_grade_recorded(
         f"{[u for u in requested if 'mathjax' in u.lower()] or 'no MathJax at all'}"
     )
     typeset = frame.locator(".MathJax, .MathJax_Display, .MathJax_CHTML, .MathJax_SVG").first
-    try:
-        typeset.wait_for(timeout=30_000)
-    except Exception as exc:
-        raise AssertionError(
-            f"{student}'s manual-grading page loaded {local_mathjax[0]} but typeset no math"
-        ) from exc
+    appears(
+        typeset,
+        30_000,
+        lambda: f"{student}'s manual-grading page loaded {local_mathjax[0]} but typeset no math",
+    )
     snapshot("manual-grading")
 
     # "Open live notebook" (the breadcrumb's "Submission #n"): inside JupyterLab the page asks
@@ -226,15 +235,16 @@ def test_formgrader_shows_the_scores_course_grade_recorded(
     autograded = f"autograded/{student}/{LAB}/{LAB}.ipynb"
     frame.locator("li.live-notebook a:visible").click()
     tab = page.locator(f".lm-TabBar-tab[title*='{autograded}']")
-    try:
-        tab.wait_for(timeout=60_000)
-    except Exception as exc:
-        tabs = page.locator(".lm-TabBar-tab").evaluate_all("ts => ts.map(t => t.title)")
-        raise AssertionError(
+    appears(
+        tab,
+        60_000,
+        lambda: (
             f"Clicking 'Submission #n' on {student}'s manual-grading page should open "
-            f"{autograded} in JupyterLab; the open tabs are {tabs}; dialogs: "
-            f"{page.locator('.jp-Dialog').all_inner_texts()}"
-        ) from exc
+            f"{autograded} in JupyterLab; the open tabs are "
+            f"{page.locator('.lm-TabBar-tab').evaluate_all('ts => ts.map(t => t.title)')}; "
+            f"dialogs: {page.locator('.jp-Dialog').all_inner_texts()}"
+        ),
+    )
     want = len(nbformat.read(root / autograded, as_version=4).cells)
     cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell")
     deadline = time.monotonic() + 60

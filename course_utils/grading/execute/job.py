@@ -58,7 +58,6 @@ class CellResult:
     #: CPU time the kernel's process group used while the cell ran: far below ``seconds`` in a
     #: cell that timed out means it waited (for a CPU, when a neighbour hogged them, or asleep)
     cpu_seconds: float = 0.0
-    tampering: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -112,6 +111,3 @@ class Result:
         """Did a cell run out of time while its kernel used less than ``share`` of that time in
         CPU? Then it was waiting: most likely for a CPU that a neighbour kept busy."""
         return any(c.status == "timeout" and c.cpu_seconds < share * c.seconds for c in self.cells)
-
-    def all_tampering(self) -> list[str]:
-        return sorted({t for c in self.cells for t in c.tampering} | set(self.tampering))
