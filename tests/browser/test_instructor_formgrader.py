@@ -166,7 +166,8 @@ def test_formgrader_shows_the_scores_course_grade_recorded(
         60_000,
         lambda: (
             f"Formgrader's Manage Assignments should list {LAB}; it shows:\n"
-            f"{frame.locator('body').inner_text()[:3000]}\nServer log:\n{formgrader_lab.log_tail(20)}"
+            f"{frame.locator('body').inner_text()[:3000]}\n"
+            f"Server log:\n{formgrader_lab.log_tail(20)}"
         ),
     )
     count = row.locator("a[href*='manage_submissions']")
