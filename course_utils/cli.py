@@ -84,6 +84,7 @@ def _grade(args: argparse.Namespace) -> int:
         feedback=not args.no_feedback,
         progress=not args.quiet,
         students=args.student or None,
+        cluster=args.cluster,
     )
     print(grader.summary(args.lab, rows))
     print(f"\nreport: {course.work / 'reports' / (args.lab + '.csv')}")
@@ -208,6 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-sandbox", action="store_true", help="run student code unconfined (debugging only)"
     )
     grd.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    grd.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run submissions on a Dask cluster: a scheduler address (tcp://host:8786), or "
+        "local:N to start a LocalCluster of N workers (needs the `cluster` extra)",
+    )
     _class_options(grd)
     grd.set_defaults(func=_grade)
 

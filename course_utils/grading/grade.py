@@ -197,6 +197,15 @@ def preflight(course: Course, lab: str, limits: Limits) -> None:
         )
 
 
+def open_workers(cluster: str | None, course: Course):
+    """The executor pool: this machine's worker processes, or a Dask cluster's workers."""
+    if not cluster:
+        return Workers(tool_environment())
+    from .execute.cluster import ClusterWorkers
+
+    return ClusterWorkers.connect(cluster, course)
+
+
 # --------------------------------------------------------------------------------------------
 # One submission (runs in a worker thread; the heavy part is the executor's own process)
 
@@ -289,8 +298,12 @@ def grade(
     feedback: bool = True,
     progress: bool = True,
     students: list[str] | None = None,
+    cluster: str | None = None,
 ) -> list[Outcome]:
-    """Autograde every submission of ``lab``; return one outcome per student."""
+    """Autograde every submission of ``lab``; return one outcome per student.
+
+    ``cluster``: run the submissions on a Dask cluster (a scheduler's address, or ``local:N``
+    for a ``LocalCluster`` of N workers) instead of this machine's worker processes."""
     from nbgrader.api import Gradebook
     from tqdm import tqdm
 
@@ -301,8 +314,9 @@ def grade(
         raise GradingError(
             f"there is no lab {lab!r}; the labs are: {', '.join(list_labs(course.root))}"
         )
-    jobs = max(1, jobs or os.cpu_count() or 1)
-    workers = Workers(tool_environment())
+    workers = open_workers(cluster, course)
+    # On a cluster, as many submissions at once as its workers can run (their threads)
+    jobs = max(1, jobs or (workers.slots() if cluster else os.cpu_count()) or 1)
     base = state_dir(course, lab)
     base.mkdir(parents=True, exist_ok=True)
     lock = open(base.parent / f"{lab}.lock", "w")  # not in base: a student may be called "lock"
