@@ -67,13 +67,38 @@ def _course(args: argparse.Namespace):
 
 def _grade(args: argparse.Namespace) -> int:
     from .grading import grade as grader
+    from .grading import nbgrader_course
 
     limits = grader.Limits(
-        cell_timeout=args.timeout,
+        cell_timeout=args.timeout or grader.Limits.cell_timeout,
         notebook_timeout=args.notebook_timeout,
         memory_bytes=int(args.memory * 2**30),
         sandbox=not args.no_sandbox,
     )
+    root = Path(args.root).resolve()
+    if nbgrader_course.is_nbgrader_course(root, args.lab):
+        if args.work:
+            print(
+                "course grade: --work is for this course's own labs; a plain nbgrader course's "
+                "folders and gradebook come from its nbgrader_config.py",
+                file=sys.stderr,
+            )
+            return 2
+        rows = nbgrader_course.grade_course(
+            root,
+            args.lab,
+            jobs=args.jobs,
+            limits=limits,
+            timeout_given=args.timeout is not None,
+            regrade=args.regrade,
+            feedback=not args.no_feedback,
+            progress=not args.quiet,
+            students=args.student or None,
+            cluster=args.cluster,
+        )
+        print(grader.summary(args.lab, rows))
+        print(f"\nreport: {root / 'reports' / (args.lab + '.csv')}")
+        return 0
     course = _course(args)
     rows = grader.grade(
         course,
@@ -197,7 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     grd.add_argument("lab")
     grd.add_argument("--jobs", "-j", type=int, help="submissions at once (default: CPUs)")
-    grd.add_argument("--timeout", type=float, default=60.0, help="seconds per cell (default 60)")
+    grd.add_argument(
+        "--timeout",
+        type=float,
+        help="seconds per cell (default 60; in a plain nbgrader course, its Execute.timeout)",
+    )
     grd.add_argument(
         "--notebook-timeout", type=float, default=600.0, help="seconds per submission (default 600)"
     )

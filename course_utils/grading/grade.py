@@ -231,12 +231,30 @@ def _run_one(
     prepared = intake.prepare(source, data, lab, others)
     if prepared.fatal:
         return prepared, None, None
+    result, failure = run_notebook(course, home, prepared.notebook, limits, uids, workers)
+    return prepared, result, failure
+
+
+def run_notebook(
+    course: Course,
+    home: Path,
+    notebook: nbformat.NotebookNode,
+    limits: Limits,
+    uids: queue.Queue,
+    workers,
+    files_from: Path | None = None,
+) -> tuple[Result | None, str | None]:
+    """Run one notebook in a sandboxed kernel on one of ``workers``, its state in ``home``
+    (``executed.ipynb``, ``result.json``); return (the executor's result, or why there is none).
+
+    A kernel that never came up is tried again: none of the student's code ran, so it is not
+    the student's doing (a busy or short-of-memory machine), and it is never scored."""
     run_dir = home / "run"
     unmount_scratch(str(run_dir))  # left mounted by a worker that was killed (Ctrl-C)
     if run_dir.exists():
         subprocess.run(["rm", "-rf", str(run_dir)], check=False)
-    run_dir.mkdir()
-    nbformat.write(prepared.notebook, home / "prepared.ipynb")
+    run_dir.mkdir(parents=True)
+    nbformat.write(notebook, home / "prepared.ipynb")
     uid = uids.get()
     try:
         job = Job(
@@ -254,28 +272,26 @@ def _run_one(
             sandbox=dataclasses.asdict(sandbox_for(course, run_dir, limits, uid))
             if limits.sandbox
             else None,
+            files_from=str(files_from) if files_from else None,
         )
         (home / "result.json").unlink(missing_ok=True)
         if workers.stopping.is_set():
-            return prepared, None, "grading was interrupted before this submission ran"
+            return None, "grading was interrupted before this submission ran"
         for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
             ended = workers.run(job, home / "job.json", limits.notebook_timeout + 180)
             if ended == "hung":
-                return prepared, None, "the grader's worker hung on this submission; killed"
+                return None, "the grader's worker hung on this submission; killed"
             try:
                 result = Result.read(home / "result.json")
             except (OSError, ValueError):
                 log = home / "executor.log"
                 tail = log.read_text(errors="replace")[-1500:] if log.is_file() else ""
-                return prepared, None, f"the grader's worker failed ({ended}): {tail}"
+                return None, f"the grader's worker failed ({ended}): {tail}"
             if result.started or workers.stopping.is_set():
-                return prepared, result, None
-            # The kernel never came up, so none of the student's code ran: not the student's
-            # doing (a busy or short-of-memory machine). Try again; never score it.
+                return result, None
             time.sleep(2 * attempt)
         why = "; ".join(result.events[-1:]) or "no reason given"
         return (
-            prepared,
             None,
             f"{KERNEL_NOT_STARTED} (tried {KERNEL_START_ATTEMPTS} times; {why}), so none of "
             "this submission's code ran and it was not scored; run `course grade` again",

@@ -201,9 +201,41 @@ def run(job: Job) -> Result:
     size = job.max_disk_bytes if job.sandbox is not None else 0
     with scratch_filesystem(str(run_dir), size):
         try:
+            if job.files_from:
+                copy_files(Path(job.files_from), run_dir, job.max_disk_bytes)
             return Session(job).run()
         finally:
             os.chdir("/")  # out of the folder before it is unmounted
+
+
+def copy_files(source: Path, dest: Path, limit: int) -> list[str]:
+    """Copy the regular files below ``source`` into ``dest`` (at most ``limit`` bytes in all);
+    return what was left out and why. Links, FIFOs and devices are never followed or opened."""
+    import shutil
+    import stat
+
+    skipped, total = [], 0
+    for folder, dirs, files in os.walk(source):  # os.walk does not follow links to folders
+        rel = Path(folder).relative_to(source)
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
+        for name in files:
+            path = Path(folder) / name
+            info = path.lstat()
+            if not stat.S_ISREG(info.st_mode):
+                skipped.append(f"{rel / name}: not a regular file")
+                continue
+            total += info.st_size
+            if total > limit:
+                skipped.append(f"{rel / name}: over the {limit >> 20} MB the run folder may hold")
+                continue
+            (dest / rel).mkdir(parents=True, exist_ok=True)
+            with open(path, "rb", opener=_no_follow) as src, open(dest / rel / name, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+    return skipped
+
+
+def _no_follow(path, flags):
+    return os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK)
 
 
 class Session:

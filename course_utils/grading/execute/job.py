@@ -35,6 +35,9 @@ class Job:
     sandbox: dict | None = None  #: ``Sandbox`` fields; ``None`` runs without one (tests only)
     max_call_bytes: int = _LIMITS.max_call_bytes  #: the largest answer of one call
     max_disk_bytes: int = _LIMITS.max_disk_bytes  #: the scratch folder's tmpfs, as root
+    #: a folder whose files are copied into ``run_dir`` before the kernel starts (an nbgrader
+    #: assignment's data files and images); only regular files, never links
+    files_from: str | None = None
 
     def write(self, path: Path) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=1))
