@@ -98,7 +98,8 @@ def _grade(args: argparse.Namespace) -> int:
         )
         print(grader.summary(args.lab, rows))
         print(f"\nreport: {root / 'reports' / (args.lab + '.csv')}")
-        return 0
+        # as nbgrader autograde: a submission that could not be graded makes the run fail
+        return 1 if any(r.status in {"error", "unreadable"} for r in rows) else 0
     course = _course(args)
     rows = grader.grade(
         course,

@@ -243,6 +243,7 @@ def run_notebook(
     uids: queue.Queue,
     workers,
     files_from: Path | None = None,
+    kernel_env: dict[str, str] | None = None,
 ) -> tuple[Result | None, str | None]:
     """Run one notebook in a sandboxed kernel on one of ``workers``, its state in ``home``
     (``executed.ipynb``, ``result.json``); return (the executor's result, or why there is none).
@@ -273,6 +274,8 @@ def run_notebook(
             if limits.sandbox
             else None,
             files_from=str(files_from) if files_from else None,
+            files_to=str(files_from) if files_from else None,
+            kernel_env=dict(kernel_env or {}),
         )
         (home / "result.json").unlink(missing_ok=True)
         if workers.stopping.is_set():

@@ -162,6 +162,9 @@ def grade_course(
         workers = open_workers(cluster, course)
         jobs = max(1, jobs or (workers.slots() if cluster else os.cpu_count()) or 1)
         run = _Run(course, coursedir, config, assignment, limits, workers, jobs, progress)
+        # The course's own modules (a late-penalty plugin, a hook) import as under nbgrader,
+        # which runs with the course folder on sys.path
+        sys.path.insert(0, str(course.root))
         with warnings.catch_warnings():
             # nbgrader's gradebook trips SQLAlchemy's autoflush warnings on every submission
             warnings.filterwarnings("ignore", message=".*not in session.*")
@@ -184,6 +187,8 @@ def grade_course(
                 )
         return rows
     finally:
+        if str(course.root) in sys.path:
+            sys.path.remove(str(course.root))
         if workers is not None:
             workers.stop()
         fcntl.flock(lock, fcntl.LOCK_UN)
@@ -283,9 +288,7 @@ class _Run:
                         self.score(converter, student, waiting.pop(student))
                         bar.update(1)
                         outcome = self.outcomes[student]
-                        bar.set_postfix_str(
-                            f"{student}: {outcome.score:g}/{outcome.max_score:g}"
-                        )
+                        bar.set_postfix_str(f"{student}: {outcome.score:g}/{outcome.max_score:g}")
             except KeyboardInterrupt:
                 self.workers.stopping.set()
                 pool.shutdown(wait=False, cancel_futures=True)
@@ -371,7 +374,14 @@ class _Run:
             notebook_timeout=max(self.limits.notebook_timeout, cells * self.limits.cell_timeout),
         )
         result, failure = run_notebook(
-            self.course, home, notebook, limits, uids, self.workers, files_from=path.parent
+            self.course,
+            home,
+            notebook,
+            limits,
+            uids,
+            self.workers,
+            files_from=path.parent,
+            kernel_env={"NBGRADER_EXECUTION": "autograde"},  # as nbgrader's Execute sets it
         )
         self.results[(student, path.stem)] = result
         if failure:
@@ -529,4 +539,3 @@ def _converter(run: _Run, force: bool):
     logger.handlers = [handler, run.notes]
     converter.log = logger
     return converter
-

@@ -152,27 +152,31 @@ def mismatch_message(worker: str, lines: list[str]) -> str:
 # The run folder's files, carried by the task
 
 
-def _regular_files(folder: Path, limit: int) -> dict[str, bytes]:
-    """Every regular file below ``folder`` (links, FIFOs and devices are never followed or
-    opened), by path relative to it. Raises ``ValueError`` past ``limit`` bytes in all."""
+def _regular_files(folder: Path, limit: int, skipped: list[str]) -> dict[str, bytes]:
+    """Every regular file below ``folder`` by path relative to it, up to ``limit`` bytes in all
+    (as the executor copies a run folder's files: links, FIFOs and devices are never followed
+    or opened). What is left out goes on ``skipped``, with why."""
     files: dict[str, bytes] = {}
     total = 0
     for top, dirs, names in os.walk(folder):  # os.walk does not follow links to folders
         dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(top, d))]
         for name in names:
             path = Path(top) / name
-            info = path.lstat()
-            if not stat.S_ISREG(info.st_mode):
+            rel = path.relative_to(folder).as_posix()
+            try:
+                info = path.lstat()
+                if not stat.S_ISREG(info.st_mode):
+                    continue
+                if total + info.st_size > limit:
+                    skipped.append(f"{rel}: over the {limit >> 20} MB a cluster task may carry")
+                    continue
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+                with os.fdopen(fd, "rb") as fh:
+                    files[rel] = fh.read(info.st_size + 1)
+            except OSError as exc:
+                skipped.append(f"{rel}: {exc.strerror or exc}")
                 continue
-            total += info.st_size
-            if total > limit:
-                raise ValueError(
-                    f"the files in {folder} take more than the {limit >> 20} MB a cluster task "
-                    "may carry; put large data where the workers' Python environment finds it"
-                )
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-            with os.fdopen(fd, "rb") as fh:
-                files[path.relative_to(folder).as_posix()] = fh.read()
+            total += len(files[rel])
     return files
 
 
@@ -266,7 +270,8 @@ def run_task(task: dict) -> dict:
     if lines:
         return {"refused": mismatch_message(worker, lines), "worker": worker}
     _sweep_stale_task_folders()
-    folder = Path(tempfile.mkdtemp(prefix=TASK_PREFIX))
+    # Named after the submission (its token), so that `ps` on a worker tells whose job it is
+    folder = Path(tempfile.mkdtemp(prefix=f"{TASK_PREFIX}{task['token'][-60:]}-"))
     try:
         folder.chmod(0o711)  # a sandboxed kernel's uid must pass through to its run folder
         (folder / "owner").write_text(str(os.getpid()))
@@ -312,7 +317,12 @@ def _execute(folder: Path, run_id: str, token: str, timeout: float) -> str:
 
     with open(folder / "executor.log", "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "course_utils.grading.execute.executor", "job.json"],
+            [
+                sys.executable,
+                "-m",
+                "course_utils.grading.execute.executor",
+                str(folder / "job.json"),
+            ],
             cwd=folder,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -349,7 +359,6 @@ def kill_tasks(run_id: str, tokens: list[str] | None = None) -> int:
     killed = 0
     for token, pid in running.items():
         if tokens is None or token in tokens:
-            _killpg(pid)
             killed += 1
     return killed
 
@@ -462,11 +471,7 @@ class ClusterWorkers:
             return self._not_started(job, self.refused)
         if self.stopping.is_set():
             return "exited"
-        try:
-            task = self._task(job, timeout)
-        except (OSError, ValueError) as exc:
-            self.refused = f"a submission could not be sent to the cluster: {exc}"
-            return self._not_started(job, self.refused)
+        task = self._task(job, timeout)
         future = self.client.submit(run_task, task, key=f"grade-{task['token']}", pure=False)
         with self.lock:
             self.futures[future] = task["token"]
@@ -497,7 +502,8 @@ class ClusterWorkers:
             self.refused = self.refused or answer["refused"]
             self.kill_all(stopping=False)  # nothing more runs on the cluster
             return self._not_started(job, self.refused)
-        log.write_text(answer["log"])
+        left_out = "".join(f"not sent to the worker: {line}\n" for line in task["skipped"])
+        log.write_text(left_out + answer["log"])
         if answer["notebook"] is not None:
             _write_atomically(Path(job.notebook_out), answer["notebook"])
         if answer["result"] is not None:  # after the notebook, as the executor writes them
@@ -505,24 +511,22 @@ class ClusterWorkers:
         return answer["status"]
 
     def _task(self, job: Job, timeout: float) -> dict:
-        """What one task carries: the notebook, the job's fields, the run folder's files."""
+        """What one task carries: the notebook, the job's fields, the run folder's files (those
+        already in it, and those of ``files_from``, which the executor copies into it)."""
         values = dataclasses.asdict(job)
+        limit = min(MAX_TASK_FILES_BYTES, job.max_disk_bytes)
+        skipped: list[str] = []
+        run_files = _regular_files(Path(job.run_dir), limit, skipped)
         files = None
         if values.get("files_from"):
-            files = _regular_files(Path(values["files_from"]), MAX_TASK_FILES_BYTES)
-        run_files = _regular_files(Path(job.run_dir), MAX_TASK_FILES_BYTES)
-        if sum(map(len, run_files.values())) + sum(map(len, (files or {}).values())) > (
-            MAX_TASK_FILES_BYTES
-        ):
-            raise ValueError(
-                f"the run folder's files take more than the {MAX_TASK_FILES_BYTES >> 20} MB a "
-                "cluster task may carry"
-            )
+            left = limit - sum(map(len, run_files.values()))
+            files = _regular_files(Path(values["files_from"]), left, skipped)
         return {
             "job": values,
             "notebook": Path(job.notebook_in).read_text(),
             "run_files": run_files,
             "files": files,
+            "skipped": skipped,
             "timeout": timeout,
             "expected": self.fingerprint,
             "run_id": self.run_id,

@@ -203,23 +203,40 @@ def run(job: Job) -> Result:
         try:
             if job.files_from:
                 copy_files(Path(job.files_from), run_dir, job.max_disk_bytes)
-            return Session(job).run()
+            result = Session(job).run()
+            if job.files_to:
+                copy_files(run_dir, Path(job.files_to), job.max_disk_bytes, new_only=True)
+            return result
         finally:
             os.chdir("/")  # out of the folder before it is unmounted
 
 
-def copy_files(source: Path, dest: Path, limit: int) -> list[str]:
+def copy_files(source: Path, dest: Path, limit: int, new_only: bool = False) -> list[str]:
     """Copy the regular files below ``source`` into ``dest`` (at most ``limit`` bytes in all);
-    return what was left out and why. Links, FIFOs and devices are never followed or opened."""
+    return what was left out and why. Links, FIFOs and devices are never followed or opened.
+
+    ``new_only``: what a notebook wrote, back into its assignment's folder: only files that are
+    not there yet, and no notebooks, ``timestamp.txt`` or hidden files (the kernel's own)."""
     import shutil
     import stat
 
     skipped, total = [], 0
     for folder, dirs, files in os.walk(source):  # os.walk does not follow links to folders
         rel = Path(folder).relative_to(source)
-        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(folder, d))]
+        dirs[:] = [
+            d
+            for d in dirs
+            if not os.path.islink(os.path.join(folder, d)) and not (new_only and d[0] == ".")
+        ]
         for name in files:
             path = Path(folder) / name
+            if new_only and (
+                name[0] == "."
+                or name.endswith((".ipynb", ".sock"))
+                or (rel == Path(".") and name in {"timestamp.txt", "kernel.json", "report.json"})
+                or os.path.lexists(dest / rel / name)
+            ):
+                continue
             info = path.lstat()
             if not stat.S_ISREG(info.st_mode):
                 skipped.append(f"{rel / name}: not a regular file")
@@ -229,6 +246,8 @@ def copy_files(source: Path, dest: Path, limit: int) -> list[str]:
                 skipped.append(f"{rel / name}: over the {limit >> 20} MB the run folder may hold")
                 continue
             (dest / rel).mkdir(parents=True, exist_ok=True)
+            if (dest / rel).is_symlink():
+                continue
             with open(path, "rb", opener=_no_follow) as src, open(dest / rel / name, "wb") as dst:
                 shutil.copyfileobj(src, dst)
     return skipped
@@ -298,6 +317,7 @@ class Session:
 
         # A kernel none of whose cells use Keras need not import it: the tests run here.
         extra = {} if kernel_uses_keras(self.nb) else {KERAS_PRELOAD_ENV: "0"}
+        extra.update(self.job.kernel_env)
         if self.job.sandbox is not None:
             sandbox = Sandbox(
                 **{**self.job.sandbox, "env": {**self.job.sandbox.get("env", {}), **extra}}

@@ -38,6 +38,11 @@ class Job:
     #: a folder whose files are copied into ``run_dir`` before the kernel starts (an nbgrader
     #: assignment's data files and images); only regular files, never links
     files_from: str | None = None
+    #: a folder that receives the new files the notebook wrote in ``run_dir`` (regular files
+    #: only, none that is already there, no notebooks, no hidden files): nbgrader's autograded/
+    files_to: str | None = None
+    #: environment variables for the kernel (``NBGRADER_EXECUTION`` in an nbgrader course)
+    kernel_env: dict[str, str] = field(default_factory=dict)
 
     def write(self, path: Path) -> None:
         Path(path).write_text(json.dumps(asdict(self), indent=1))
