@@ -420,3 +420,65 @@ def test_this_courses_own_labs_are_not_taken_for_a_plain_nbgrader_course():
 
     assert not is_nbgrader_course(REPO, "lab04_rnn_forward")
     assert is_nbgrader_course(REPO, "ps1")
+
+
+def test_a_run_killed_half_way_is_finished_by_the_next_one(tmp_path):
+    """nbgrader autograde, killed while it runs, leaves ``autograded/`` folders that its next
+    run skips as done; ``course grade`` knows which students it had not finished and grades
+    them again."""
+    import os
+    import signal
+    import time
+
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    slow = new_notebook(
+        cells=[
+            new_code_cell(
+                "import time\ntime.sleep(3)\nassert True",
+                metadata={
+                    "nbgrader": {
+                        "grade": True,
+                        "grade_id": "slow",
+                        "locked": True,
+                        "points": 2,
+                        "schema_version": 3,
+                        "solution": False,
+                    }
+                },
+            )
+        ]
+    )
+    path = tmp_path / "slow.ipynb"
+    nbformat.write(slow, path)
+    students = ("ann", "bob", "cy")
+    _, twin = build(
+        tmp_path,
+        "",
+        {"ps1": {"p1.ipynb": path}},
+        {s: {"ps1": {"p1.ipynb": path}} for s in students},
+    )
+    cmd = [str(VENV_BIN / "course"), "grade", "ps1", "-q", "--jobs", "1", "--no-feedback"]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=twin,
+        env=user_environment(activated=True),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    state = twin / ".course" / "grade" / "ps1"
+    deadline = time.monotonic() + 120
+    while len(list(state.glob("*/pending"))) < len(students) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1)
+    os.killpg(proc.pid, signal.SIGKILL)  # a crash, a closed laptop: no clean-up at all
+    proc.wait()
+    assert list(state.glob("*/pending")), "the run ended before it could be killed"
+
+    again = _shell([*cmd], twin)
+    assert again.returncode == 0, again.stdout + again.stderr[-2000:]
+    got = gradebook(twin, "ps1")
+    assert {s: v["score"] for s, v in got.items()} == dict.fromkeys(students, 2.0)
+    assert not list(state.glob("*/pending"))
