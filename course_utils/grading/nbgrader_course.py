@@ -93,11 +93,16 @@ def course_limits(config, limits: Limits, timeout_given: bool) -> Limits:
     return dataclasses.replace(limits, cell_timeout=timeout)
 
 
+#: A submitted folder holding more than this is not copied (nbgrader would copy it all).
+MAX_FOLDER_BYTES, MAX_FOLDER_FILES = 500 << 20, 2000
+
+
 def _unsafe_entries(folder: Path) -> list[str]:
     """What in a student's submitted folder is not a plain file or folder, or is too large."""
     problems = []
     if folder.is_symlink():
         return [f"{folder.name} is a symbolic link"]
+    total = count = 0
     for current, dirs, files in os.walk(folder):
         for name in [*dirs, *files]:
             path = Path(current) / name
@@ -109,6 +114,13 @@ def _unsafe_entries(folder: Path) -> list[str]:
                 problems.append(f"{rel} is not a regular file (a FIFO or a device)")
             elif stat.S_ISREG(info.st_mode) and info.st_size > intake.MAX_SUBMISSION_BYTES:
                 problems.append(f"{rel} is over {intake.MAX_SUBMISSION_BYTES >> 20} MB")
+            else:
+                total, count = total + info.st_size, count + 1
+    if total > MAX_FOLDER_BYTES or count > MAX_FOLDER_FILES:
+        problems.append(
+            f"the folder holds {count} files, {total >> 20} MB in all (at most "
+            f"{MAX_FOLDER_FILES} files and {MAX_FOLDER_BYTES >> 20} MB)"
+        )
     return problems
 
 

@@ -52,6 +52,9 @@ from .job import Job, Result
 MAX_TASK_FILES_BYTES = 64 << 20
 #: How long ``connect`` waits for a scheduler without workers to get its first one.
 WAIT_FOR_WORKERS_SECONDS = 120
+#: A worker kills an executor this much later than the grader gives up on its task (the grader
+#: kills it then; this is the backstop when the grader is gone).
+WORKER_GRACE_SECONDS = 30
 #: Prefix of a task's private folder on a worker (in its temporary directory).
 TASK_PREFIX = "course-grade-task-"
 #: Modules whose versions must match between the instructor and the workers (``keras`` and
@@ -292,7 +295,7 @@ def run_task(task: dict) -> dict:
         if values.get("sandbox") is not None:
             values["sandbox"] = sandbox_here(values["sandbox"], str(run_dir))
         (folder / "job.json").write_text(json.dumps(values, indent=1))
-        status = _execute(folder, task["run_id"], task["token"], task["timeout"])
+        status = _execute(folder, task["run_id"], task["token"], task["worker_timeout"])
         unmount_scratch(str(run_dir))
         log = folder / "executor.log"
         return {
@@ -359,6 +362,7 @@ def kill_tasks(run_id: str, tokens: list[str] | None = None) -> int:
     killed = 0
     for token, pid in running.items():
         if tokens is None or token in tokens:
+            _killpg(pid)
             killed += 1
     return killed
 
@@ -527,7 +531,7 @@ class ClusterWorkers:
             "run_files": run_files,
             "files": files,
             "skipped": skipped,
-            "timeout": timeout,
+            "worker_timeout": timeout + WORKER_GRACE_SECONDS,
             "expected": self.fingerprint,
             "run_id": self.run_id,
             "token": f"{Path(job.notebook_in).parent.name}-{uuid.uuid4().hex[:12]}",
