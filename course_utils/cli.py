@@ -130,7 +130,13 @@ def _collect(args: argparse.Namespace) -> int:
 
 def _feedback(args: argparse.Namespace) -> int:
     from . import grading
+    from .grading import nbgrader_course
 
+    root = Path(args.root).resolve()
+    if nbgrader_course.is_nbgrader_course(root, args.lab):
+        nbgrader_course.nbgrader(root, "generate_feedback", args.lab, "--force")
+        print(f"feedback: written by nbgrader generate_feedback, as {root}'s config says")
+        return 0
     course = _course(args)
     path = grading.generate_feedback(course, args.lab)
     print(f"feedback: {path}/<student>/{args.lab}/")
@@ -138,8 +144,15 @@ def _feedback(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    course = _course(args)
+    from .grading import nbgrader_course
+
     out = Path(args.to).resolve()
+    root = Path(args.root).resolve()
+    if not (root / "solutions").is_dir() and (root / "nbgrader_config.py").is_file():
+        nbgrader_course.nbgrader(root, "export", f"--to={out}")  # a plain nbgrader course
+        print(f"grades of every student and assignment (from the gradebook): {out}")
+        return 0
+    course = _course(args)
     course.nbgrader("export", f"--to={out}")
     print(f"grades of every student and lab (from the gradebook): {out}")
     return 0

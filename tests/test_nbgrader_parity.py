@@ -352,6 +352,10 @@ def test_the_user_guide_course_grades_as_in_nbgraders_documentation(tmp_path):
     assert scores == documented == {"bitdiddle": 1.5, "hacker": 3.0}
     assert (twin / "autograded" / "hacker" / "ps1" / "jupyter.png").is_file()
     assert (twin / "feedback" / "hacker" / "ps1" / "problem1.html").is_file()
+    plain = _shell([str(VENV_BIN / "nbgrader"), "export", "--to=grades.csv"], course)
+    ours = _shell([str(VENV_BIN / "course"), "export", "--to", "grades.csv"], twin)
+    assert plain.returncode == ours.returncode == 0, ours.stderr[-2000:]
+    assert (twin / "grades.csv").read_text() == (course / "grades.csv").read_text()
 
 
 # ------------------------------------------------------------------ deliberate differences

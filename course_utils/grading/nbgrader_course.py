@@ -62,6 +62,22 @@ def is_nbgrader_course(root: Path, assignment: str) -> bool:
     return (root / "nbgrader_config.py").is_file() and not own.is_file()
 
 
+def nbgrader(root: Path, *args: str) -> subprocess.CompletedProcess:
+    """Run an nbgrader command in the course folder, with its own configuration."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env=tool_environment(),
+    )
+    if proc.returncode != 0:
+        raise GradingError(
+            f"`nbgrader {' '.join(args)}` failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
+        )
+    return proc
+
+
 def load_config(root: Path):
     """The course's nbgrader configuration: the user's and system's ``nbgrader_config.py``
     (as nbgrader reads them), then the course folder's own, which wins."""
@@ -185,18 +201,10 @@ def grade_course(
 
         write_report(course, assignment, rows)
         if feedback and any(r.status == "graded" for r in rows):
-            proc = subprocess.run(
-                [sys.executable, "-m", "nbgrader", "generate_feedback", assignment, "--force"],
-                cwd=course.root,
-                capture_output=True,
-                text=True,
-                env=tool_environment(),
-            )
-            if proc.returncode != 0:
-                raise GradingError(
-                    f"the grades are recorded, but `nbgrader generate_feedback {assignment}` "
-                    f"failed:\n{proc.stderr[-3000:]}"
-                )
+            try:
+                nbgrader(course.root, "generate_feedback", assignment, "--force")
+            except GradingError as exc:
+                raise GradingError(f"the grades are recorded, but {exc}") from None
         return rows
     finally:
         if str(course.root) in sys.path:
