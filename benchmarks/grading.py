@@ -1,13 +1,17 @@
 """Grade one generated class twice: serially with plain nbgrader, and with ``course grade``.
 
     python benchmarks/grading.py [--students 60] [--lab lab04_rnn_forward] [--jobs N]
-                                 [--timeout 30] [--work DIR]
+                                 [--timeout 30] [--work DIR] [--cluster ADDRESS]
 
 The class is a realistic mix: 60 % the solution, 20 % the demo's realistic mistake, 10 % the
 untouched student version, 5 % an endless loop in one function, 3 % a kernel crash (os._exit),
 2 % a file that is not valid JSON. Both runs use the same per-cell time limit. The script prints
 wall time and submissions per minute for each, and how many scores agree (nbgrader gives the
 crashed and broken submissions different scores: see the notes it prints).
+
+With ``--cluster ADDRESS`` (a Dask scheduler's address, or ``local:N``) the class is graded once,
+with ``course grade --cluster ADDRESS`` only, and the script prints submissions per minute in all
+and per worker: two runs (``local:1``, then ``local:2``) show how grading scales with workers.
 """
 
 from __future__ import annotations
@@ -127,17 +131,70 @@ def print_ceiling(work: Path, lab: str, jobs: int, nbgrader_seconds: float) -> N
         )
 
 
+def cluster_size(address: str) -> tuple[int, int]:
+    """(workers, worker threads) of the Dask cluster at ``address`` (``local:N``: N and N)."""
+    if address.startswith("local:"):
+        count = int(address.removeprefix("local:"))
+        return count, count
+    from distributed import Client
+
+    with Client(address, timeout="30s") as client:
+        threads = client.nthreads()
+    return len(threads), sum(threads.values())
+
+
+def run_on_cluster(args: argparse.Namespace, work: Path) -> int:
+    """Grade the class with ``course grade --cluster`` only; print the rate per worker."""
+    workers, threads = cluster_size(args.cluster)
+    course = grading.Course(root=ROOT, work=work / "cluster")
+    grading.release(course, [args.lab], into=work / "cluster" / "release")
+    students = make_class(course, args.lab, args.students)
+    limits = grader.Limits(cell_timeout=args.timeout, notebook_timeout=600)
+    start = time.perf_counter()
+    grader.grade(
+        course, args.lab, jobs=args.jobs, limits=limits, feedback=False, cluster=args.cluster
+    )
+    seconds = time.perf_counter() - start
+    scores = {s.student: s.score for s in grading.scores(course) if s.lab == args.lab}
+    rate = 60 * args.students / seconds
+    print()
+    print(
+        f"{args.students} submissions of {args.lab} on the Dask cluster {args.cluster} "
+        f"({workers} workers, {threads} threads), cell limit {args.timeout:g} s"
+    )
+    print(
+        f"  course grade --cluster {args.cluster}: {seconds:8.1f} s   {rate:6.1f} submissions/min"
+        f"   {rate / workers:6.1f} submissions/min per worker   ({len(scores)} graded)"
+    )
+    print_phases(work / "cluster", args.lab)
+    for kind in sorted(set(students.values())):
+        names = [s for s, k in students.items() if k == kind]
+        got = sorted({scores.get(s) for s in names}, key=lambda v: -1 if v is None else v)
+        print(f"    {kind:10} course grade {got}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=60)
     parser.add_argument("--lab", default="lab04_rnn_forward")
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--jobs", type=int, help="submissions at once (default: the CPUs, or the cluster's threads)"
+    )
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per cell, both runs")
     parser.add_argument("--work", default=str(ROOT / "build" / "benchmark-grading"))
+    parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="grade on this Dask cluster only (a scheduler address, or local:N), not nbgrader",
+    )
     args = parser.parse_args()
     os.environ["PATH"] = grading.tool_environment()["PATH"]
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
+    if args.cluster:
+        return run_on_cluster(args, work)
+    args.jobs = args.jobs or os.cpu_count() or 1
     results = {}
     for name in ("nbgrader", "course"):
         course = grading.Course(root=ROOT, work=work / name)

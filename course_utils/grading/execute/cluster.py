@@ -213,8 +213,6 @@ def sandbox_here(spec: dict, run_dir: str) -> dict:
     here; kept (mounted back), this interpreter, its packages and course_utils. The uid stays:
     the launcher claims spare uids machine-wide (``sandbox.claim_uid``), so two tasks on one
     machine never share one."""
-    import pwd
-
     import course_utils
 
     from ..grade import SYSTEM_DIRS
@@ -224,8 +222,7 @@ def sandbox_here(spec: dict, run_dir: str) -> dict:
         for p in sorted(Path("/").iterdir())
         if p.name not in SYSTEM_DIRS and p.is_dir() and not p.is_symlink()
     ]
-    homes = {str(Path.home()), pwd.getpwuid(os.geteuid()).pw_dir}
-    hide += [p for p in [*spec.get("hide", []), *sorted(homes)] if os.path.exists(p)]
+    hide += [p for p in spec.get("hide", []) if p != "/" and os.path.exists(p)]
     keep = {sys.prefix, sys.base_prefix, str(Path(course_utils.__file__).parent)}
     keep.update(p for p in sys.path if p and Path(p).is_dir() and "site-packages" in p)
     return {**spec, "run_dir": run_dir, "hide": list(dict.fromkeys(hide)), "keep": sorted(keep)}
@@ -254,6 +251,8 @@ def _sweep_stale_task_folders() -> None:
             continue  # its worker is alive: its task is running
         except ProcessLookupError:
             pass
+        except PermissionError:
+            continue  # another user's worker, alive
         except (OSError, ValueError):
             if time.time() - folder.stat().st_mtime < 3600:
                 continue  # being made right now, or not ours to judge yet
@@ -414,7 +413,7 @@ class ClusterWorkers:
                 n_workers=int(count),
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",  # no fixed port: several graders may run
                 memory_limit=0,  # the sandbox limits each kernel; the executors are children
                 silence_logs=logging.ERROR,
             )
