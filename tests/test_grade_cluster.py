@@ -25,6 +25,7 @@ import pytest
 
 from course_utils import grading
 from course_utils.grading import grade as grader
+from course_utils.grading.execute import cluster
 from course_utils.grading.record import _ensure_assignment
 from tests.test_grade_adversarial import (
     FULL,
@@ -36,9 +37,6 @@ from tests.test_grade_adversarial import (
     solved,
     with_answer,
 )
-
-pytest.importorskip("distributed")
-from course_utils.grading.execute import cluster  # noqa: E402
 
 # The rnn_step_forward answer cell sleeps while its kernel runs: time to kill its Dask worker.
 SLEEPY = "import time\ntime.sleep(3)"
@@ -60,7 +58,7 @@ def gradebook():
 def scheduler():
     """A LocalCluster of two single-thread worker processes, reached by its address as an
     instructor reaches a real cluster's scheduler (--cluster tcp://host:8786)."""
-    from distributed import LocalCluster
+    LocalCluster = pytest.importorskip("distributed").LocalCluster
 
     with LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", memory_limit=0
@@ -173,6 +171,7 @@ def _kill_the_worker_of(student: str, killed: list[int], deadline: float) -> Non
 
 @pytest.mark.slow
 def test_a_worker_killed_during_a_submission_costs_a_retry_not_a_record(work, monkeypatch):
+    pytest.importorskip("distributed")
     course = submit(
         work, {"a_sleepy": with_answer("rnn_step_forward", SLEEPY), "b_mistake": mistaken()}
     )
