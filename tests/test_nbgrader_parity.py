@@ -92,12 +92,12 @@ def build(
 
 
 def grade_both(
-    course: Path, twin: Path, assignment: str, feedback: bool = False
+    course: Path, twin: Path, assignment: str, feedback: bool = False, how=("--jobs", "2")
 ) -> tuple[int, int]:
     """``nbgrader autograde`` in ``course``, ``course grade`` in ``twin``; return exit codes.
     (Feedback, which ``course grade`` also writes, only where a test looks at it.)"""
     plain = _shell([str(VENV_BIN / "nbgrader"), "autograde", assignment], course)
-    cmd = [str(VENV_BIN / "course"), "grade", assignment, "-q", "--jobs", "2"]
+    cmd = [str(VENV_BIN / "course"), "grade", assignment, "-q", *how]
     ours = _shell(cmd if feedback else [*cmd, "--no-feedback"], twin)
     assert "Traceback" not in ours.stderr, ours.stderr[-3000:]
     return plain.returncode, ours.returncode
@@ -140,9 +140,12 @@ def autograded(course: Path) -> dict[str, bytes | str]:
     }
 
 
-def same(course: Path, twin: Path, assignment: str, feedback: bool = False) -> dict:
-    """Grade both ways; check they agree; return the gradebook's view."""
-    plain_rc, ours_rc = grade_both(course, twin, assignment, feedback)
+def same(
+    course: Path, twin: Path, assignment: str, feedback: bool = False, how=("--jobs", "2")
+) -> dict:
+    """Grade both ways (``how``: ``course grade``'s options); check they agree; return the
+    gradebook's view."""
+    plain_rc, ours_rc = grade_both(course, twin, assignment, feedback, how)
     expected, got = gradebook(course, assignment), gradebook(twin, assignment)
     assert got == expected
     assert autograded(twin) == autograded(course)
@@ -308,10 +311,13 @@ def test_several_notebooks_missing_ones_and_failures(tmp_path):
     assert (twin / "autograded" / "qux" / "pf").is_dir()
 
 
-def test_the_kernel_runs_as_nbgraders_does(tmp_path):
+@pytest.mark.parametrize("how", [("--jobs", "2"), ("--cluster", "local:2")], ids=["local", "dask"])
+def test_the_kernel_runs_as_nbgraders_does(tmp_path, how):
     """nbgrader's test_autograde_timeout (``Execute.timeout`` from the config), test_infinite_loop,
     test_grade_with_validating_envvar (``NBGRADER_EXECUTION`` is set) and test_side_effects (what
-    a notebook writes lands in ``autograded/``), as four notebooks of one assignment."""
+    a notebook writes lands in ``autograded/``), as four notebooks of one assignment; on this
+    machine's workers and on a Dask cluster's, which get the files and send back what the
+    notebook wrote."""
     names = {
         "slow": "timeout",
         "loop": "infinite-loop",
@@ -322,7 +328,7 @@ def test_the_kernel_runs_as_nbgraders_does(tmp_path):
     course, twin = build(
         tmp_path, "c.Execute.timeout = 2\n", {"ps1": notebooks}, {"foo": {"ps1": notebooks}}
     )
-    got = same(course, twin, "ps1")["foo"]["notebooks"]
+    got = same(course, twin, "ps1", how=how)["foo"]["notebooks"]
     assert got["slow"]["score"] == 0  # sleeps 5 s: over the course's 2 s
     assert got["env"]["score"] == 0
     assert (twin / "autograded" / "foo" / "ps1" / "loop.ipynb").is_file()

@@ -418,13 +418,19 @@ def grade(
                         _record_one(
                             course, lab, source, future, alone, outcomes, gb, bar, again=True
                         )
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, GradingError) as exc:
+                # Ctrl-C, or the grader cannot go on (a cluster's worker was refused)
                 workers.stopping.set()
                 pool.shutdown(wait=False, cancel_futures=True)
                 workers.kill_all()
                 for run_dir in state_dir(course, lab).glob("*/run"):
                     unmount_scratch(str(run_dir))  # their workers could not
                 done = sum(1 for o in outcomes.values() if o.status != "unchanged")
+                if isinstance(exc, GradingError):
+                    raise GradingError(
+                        f"{exc}\n{done} of {len(todo)} submission(s) were graded and recorded "
+                        "before it; the rest were not (the gradebook has not changed for them)"
+                    ) from None
                 raise GradingError(
                     f"interrupted: {done} of {len(todo)} submission(s) were graded and recorded; "
                     f"run `course grade {lab}` again to grade the rest"
@@ -461,6 +467,8 @@ def _record_one(
     sub, fp, started = futures[future]
     try:
         prepared, result, failure = future.result()
+    except GradingError:
+        raise  # the grader itself cannot go on: not this submission's doing
     except Exception as exc:  # noqa: BLE001 - one bad submission never stops the rest
         prepared, result, failure = intake.Prepared(notebook=None), None, repr(exc)
     if retry is not None and starved(result):

@@ -303,18 +303,29 @@ class _Run:
                         bar.update(1)
                 for future in as_completed(futures):
                     student, i, path = futures[future]
+                    try:
+                        future.result()
+                    except GradingError:
+                        raise  # the grader cannot go on (a cluster's worker was refused)
+                    except Exception as exc:  # noqa: BLE001 - this notebook, not the run
+                        self.failures[(student, path.stem)] = f"the grader failed: {exc!r}"
                     waiting[student][i] = path
                     if all(p is not None for p in waiting[student]):
                         self.score(converter, student, waiting.pop(student))
                         bar.update(1)
                         outcome = self.outcomes[student]
                         bar.set_postfix_str(f"{student}: {outcome.score:g}/{outcome.max_score:g}")
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, GradingError) as exc:
                 self.workers.stopping.set()
                 pool.shutdown(wait=False, cancel_futures=True)
                 self.workers.kill_all()
                 for student in waiting:
                     self.forget(converter, student)
+                if isinstance(exc, GradingError):  # a cluster's worker was refused
+                    raise GradingError(
+                        f"{exc}\n{len(self.outcomes)} student(s) were graded and recorded "
+                        "before it; the rest were not"
+                    ) from None
                 raise GradingError(
                     f"interrupted: {len(self.outcomes)} student(s) were graded and recorded; "
                     f"run `course grade {self.assignment}` again to grade the rest"

@@ -284,6 +284,9 @@ def run_task(task: dict) -> dict:
         if task.get("files") is not None:
             _write_files(folder / "files", task["files"])
             values["files_from"] = str(folder / "files")
+        if values.get("files_to"):  # what the notebook writes goes back with the answer
+            (folder / "out").mkdir()
+            values["files_to"] = str(folder / "out")
         (folder / "prepared.ipynb").write_text(task["notebook"])
         values.update(
             notebook_in=str(folder / "prepared.ipynb"),
@@ -297,8 +300,11 @@ def run_task(task: dict) -> dict:
         status = _execute(folder, task["run_id"], task["token"], task["worker_timeout"])
         unmount_scratch(str(run_dir))
         log = folder / "executor.log"
+        skipped: list[str] = []
+        out = folder / "out"
         return {
             "status": status,
+            "new_files": _regular_files(out, MAX_TASK_FILES_BYTES, skipped) if out.is_dir() else {},
             "notebook": _read(folder / "executed.ipynb"),
             "result": _read(folder / "result.json"),
             "log": log.read_bytes()[-65536:].decode(errors="replace") if log.is_file() else "",
@@ -471,7 +477,7 @@ class ClusterWorkers:
         log = path.parent / "executor.log"
         log.unlink(missing_ok=True)
         if self.refused:
-            return self._not_started(job, self.refused)
+            raise GradingError(self.refused)
         if self.stopping.is_set():
             return "exited"
         task = self._task(job, timeout)
@@ -492,7 +498,7 @@ class ClusterWorkers:
             return "exited"
         except Exception as exc:  # noqa: BLE001 - cancelled (Ctrl-C, a refusal), lost, failed
             if self.refused:  # cancelled because another task found a worker refused
-                return self._not_started(job, self.refused)
+                raise GradingError(self.refused) from None
             if self.stopping.is_set():
                 return "exited"
             failed = "".join(traceback.format_exception(exc))
@@ -504,9 +510,20 @@ class ClusterWorkers:
         if "refused" in answer:
             self.refused = self.refused or answer["refused"]
             self.kill_all(stopping=False)  # nothing more runs on the cluster
-            return self._not_started(job, self.refused)
+            raise GradingError(self.refused)
         left_out = "".join(f"not sent to the worker: {line}\n" for line in task["skipped"])
         log.write_text(left_out + answer["log"])
+        if job.files_to:  # only files the assignment's folder does not have yet, as locally
+            folder = Path(job.files_to)
+            _write_files(
+                folder,
+                {
+                    name: data
+                    for name, data in answer.get("new_files", {}).items()
+                    if not os.path.lexists(folder / name)
+                    and not any((folder / p).is_symlink() for p in Path(name).parents)
+                },
+            )
         if answer["notebook"] is not None:
             _write_atomically(Path(job.notebook_out), answer["notebook"])
         if answer["result"] is not None:  # after the notebook, as the executor writes them
@@ -576,8 +593,4 @@ class ClusterWorkers:
         finally:
             if self.cluster is not None:
                 self.cluster.close()
-        if self.refused:
-            raise GradingError(
-                self.refused + "\nWhat was graded before is recorded; the rest was not graded "
-                "(the gradebook has not changed for it)."
-            )
+
