@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import collections
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -274,3 +276,28 @@ def test_a_model_sent_twice_is_one_object_and_shared_layers_stay_shared():
     assert {id(w) for w in first.weights} & {id(w) for w in second.weights}
     assert isinstance(first, keras.Model)
     answer_server.forget()
+
+
+def test_a_model_configuration_declaring_huge_layers_is_refused_not_built():
+    """The weights sent are small, but the configuration declares an embedding of 40 GB:
+    Keras would allocate it while it builds the model. Under the judge's memory cap the build
+    fails with an error (the process survives: a subprocess, so a crash would show here)."""
+    pytest.importorskip("keras")
+    script = """
+import json, keras
+from course_utils.grading.execute import judge, wire
+model = keras.Sequential([keras.Input((3,), dtype="int32"), keras.layers.Embedding(10, 4)])
+config = json.loads(json.dumps(keras.saving.serialize_keras_object(model)))
+for layer in config["config"]["layers"]:
+    if layer["class_name"] == "Embedding":
+        layer["config"].update(input_dim=10**6, output_dim=10**4)
+spec = {"~": "keras-model", "type": "Sequential", "token": 1, "layers": {},
+        "config": json.dumps(config), "weights": []}
+got = judge.decode_model(spec)
+print(isinstance(got, keras.Model), getattr(got, "reason", "")[:200])
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("False") and "OOM when allocating" in proc.stdout, proc.stdout

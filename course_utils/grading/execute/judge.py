@@ -277,7 +277,8 @@ def decode_model(spec: dict, cache: dict | None = None):
         values = [wire.decode(w) for w in weights]
         if sum(v.nbytes for v in values if isinstance(v, np.ndarray)) > MAX_MODEL_BYTES:
             raise ValueError(f"its weights take more than {MAX_MODEL_BYTES >> 20} MB")
-        with _memory_capped(2 * MAX_MODEL_BYTES):
+        _warm_up_keras()
+        with _memory_capped(2 * MAX_MODEL_BYTES + CAP_MARGIN_BYTES):
             model = keras.saving.deserialize_keras_object(
                 _keras_only(json.loads(config)), safe_mode=True
             )
@@ -306,6 +307,21 @@ def decode_model(spec: dict, cache: dict | None = None):
 
 #: The largest model the judge rebuilds (its weights): the labs' models take a few MB.
 MAX_MODEL_BYTES = 256 << 20
+
+
+#: Room under the cap for what the process itself may map meanwhile (thread stacks, malloc arenas
+#: of 64 MB each): a failed allocation inside TensorFlow's C++ is a crash, not an error.
+CAP_MARGIN_BYTES = 1 << 30
+
+
+@functools.lru_cache(maxsize=1)
+def _warm_up_keras() -> None:
+    """Run one tiny layer, uncapped, before the first capped rebuild: TensorFlow starts its
+    thread pools (their stacks and malloc arenas) on first use, and must not do it under the
+    cap."""
+    import keras
+
+    keras.layers.Dense(1)(np.zeros((1, 1), dtype="float32"))
 
 
 @contextlib.contextmanager
