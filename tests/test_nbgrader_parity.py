@@ -92,15 +92,33 @@ def build(
 
 
 def grade_both(
-    course: Path, twin: Path, assignment: str, feedback: bool = False, how=("--jobs", "2")
+    course: Path,
+    twin: Path,
+    assignment: str,
+    feedback: bool = False,
+    how=("--jobs", "2"),
+    force: bool = False,
 ) -> tuple[int, int]:
-    """``nbgrader autograde`` in ``course``, ``course grade`` in ``twin``; return exit codes.
-    (Feedback, which ``course grade`` also writes, only where a test looks at it.)"""
-    plain = _shell([str(VENV_BIN / "nbgrader"), "autograde", assignment], course)
-    cmd = [str(VENV_BIN / "course"), "grade", assignment, "-q", *how]
-    ours = _shell(cmd if feedback else [*cmd, "--no-feedback"], twin)
-    assert "Traceback" not in ours.stderr, ours.stderr[-3000:]
-    return plain.returncode, ours.returncode
+    """``nbgrader autograde`` in ``course`` and ``course grade`` in ``twin``, side by side (two
+    copies: they share nothing); return their exit codes. Feedback, which ``course grade`` also
+    writes, only where a test looks at it; ``force``: nbgrader's ``--force``, ``--regrade``."""
+    plain = [str(VENV_BIN / "nbgrader"), "autograde", assignment] + (["--force"] if force else [])
+    ours = [str(VENV_BIN / "course"), "grade", assignment, "-q", *how]
+    ours += ([] if feedback else ["--no-feedback"]) + (["--regrade"] if force else [])
+    procs = [
+        subprocess.Popen(
+            cmd,
+            cwd=where,
+            env=user_environment(activated=True),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for cmd, where in ((plain, course), (ours, twin))
+    ]
+    outputs = [proc.communicate(timeout=600) for proc in procs]
+    assert "Traceback" not in outputs[1][1], outputs[1][1][-3000:]
+    return procs[0].returncode, procs[1].returncode
 
 
 def gradebook(course: Path, assignment: str) -> dict:
@@ -128,24 +146,32 @@ def gradebook(course: Path, assignment: str) -> dict:
     return out
 
 
-def autograded(course: Path) -> dict[str, bytes | str]:
-    """``autograded/``: every file's bytes, and for a notebook only that it is there."""
+def autograded(course: Path) -> dict[str, tuple[int, bytes | str]]:
+    """``autograded/``: every file's permissions and bytes (for a notebook: that it is there)."""
     root = course / "autograded"
     if not root.is_dir():
         return {}
     return {
-        str(p.relative_to(root)): "notebook" if p.suffix == ".ipynb" else p.read_bytes()
+        str(p.relative_to(root)): (
+            p.stat().st_mode & 0o777,
+            "notebook" if p.suffix == ".ipynb" else p.read_bytes(),
+        )
         for p in sorted(root.rglob("*"))
         if p.is_file() and ".ipynb_checkpoints" not in p.parts
     }
 
 
 def same(
-    course: Path, twin: Path, assignment: str, feedback: bool = False, how=("--jobs", "2")
+    course: Path,
+    twin: Path,
+    assignment: str,
+    feedback: bool = False,
+    how=("--jobs", "2"),
+    force: bool = False,
 ) -> dict:
     """Grade both ways (``how``: ``course grade``'s options); check they agree; return the
     gradebook's view."""
-    plain_rc, ours_rc = grade_both(course, twin, assignment, feedback, how)
+    plain_rc, ours_rc = grade_both(course, twin, assignment, feedback, how, force)
     expected, got = gradebook(course, assignment), gradebook(twin, assignment)
     assert got == expected
     assert autograded(twin) == autograded(course)
@@ -209,7 +235,7 @@ def test_scores_comments_files_timestamps_and_late_penalties(tmp_path):
     for cheat in ("spam", "eggs"):
         nb = got[cheat]["notebooks"]["p1"]
         assert (nb["score"], nb["needs_manual_grade"]) == (1, True)
-    files = autograded(twin)
+    files = {name: data for name, (_, data) in autograded(twin).items()}
     assert files["foo/ps1/data.csv"] == b"some,data\n"  # the instructor's copy wins
     assert files["foo/ps1/helper.py"] == b"print('this is different!')\n"  # excluded
     assert files["foo/ps1/subdir/helper.py"] == b"print('this is different!')\n"
@@ -492,3 +518,84 @@ def test_a_run_killed_half_way_is_finished_by_the_next_one(tmp_path):
     got = gradebook(twin, "ps1")
     assert {s: v["score"] for s, v in got.items()} == dict.fromkeys(students, 2.0)
     assert not list(state.glob("*/pending"))
+
+
+def test_regrading_newer_submissions_timestamps_and_kernels(tmp_path):
+    """nbgrader's test_force, test_update_newer, test_grade_empty_timestamp,
+    test_late_submission_penalty_zero (with its "penalty reset when the timestamp changes"),
+    test_permissions, test_incorrect_submitted_kernelspec and test_missing_source_kernelspec:
+    several runs over one class, each compared with nbgrader's."""
+    import json
+
+    def empty(kernel=None):
+        nb = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+        if kernel:
+            nb["metadata"]["kernelspec"] = {
+                "display_name": kernel,
+                "language": kernel,
+                "name": kernel,
+            }
+        return json.dumps(nb)
+
+    on_time, one_hour = (f"2015-02-02 {h}:58:23.948203 America/Los_Angeles" for h in (14, 15))
+    course, twin = build(
+        tmp_path,
+        "c.LateSubmissionPlugin.penalty_method = 'zero'\n",
+        {
+            "ps1": {
+                "p1.ipynb": FILES / "submitted-unchanged.ipynb",
+                "foo.txt": "foo",
+                "data/bar.txt": "bar",
+            },
+            "pk": {"p1.ipynb": empty()},  # no kernel named in the source
+        },
+        {
+            "foo": {
+                "ps1": {
+                    "p1.ipynb": FILES / "submitted-unchanged.ipynb",
+                    "timestamp.txt": on_time,
+                    "blah.pyc": "asdf",  # nbgrader's ignore list: never copied
+                },
+                "pk": {"p1.ipynb": empty("python")},
+            },
+            "bar": {
+                "ps1": {"p1.ipynb": FILES / "submitted-changed.ipynb", "timestamp.txt": one_hour},
+                "pk": {"p1.ipynb": empty("blarg")},  # no such kernel: this one fails
+            },
+            "baz": {"ps1": {"p1.ipynb": FILES / "submitted-changed.ipynb", "timestamp.txt": ""}},
+            "qux": {
+                "ps1": {
+                    "p1.ipynb": FILES / "submitted-changed.ipynb",
+                    "timestamp.txt": "But I want to be a timestamp string :(",
+                }
+            },
+        },
+    )
+    first = same(course, twin, "ps1")  # qux's timestamp cannot be read: both fail it
+    bar = first["bar"]["notebooks"]["p1"]
+    assert (bar["score"], bar["late_penalty"]) == (2, 2)  # late: penalty "zero" takes it all
+    assert first["baz"]["seconds_late"] == 0  # an empty timestamp.txt: not late
+    assert not (twin / "autograded" / "foo" / "ps1" / "blah.pyc").exists()
+
+    for where in (course, twin):  # an unchanged class is skipped: nothing is put back
+        (where / "autograded" / "foo" / "ps1" / "foo.txt").unlink()
+    same(course, twin, "ps1")
+    assert not (twin / "autograded" / "foo" / "ps1" / "foo.txt").exists()
+
+    for where in (course, twin):  # bar was on time after all; --force grades everything again
+        (where / "submitted" / "bar" / "ps1" / "timestamp.txt").write_text(on_time)
+    again = same(course, twin, "ps1", force=True)
+    assert again["bar"]["notebooks"]["p1"]["late_penalty"] is None
+    assert (twin / "autograded" / "foo" / "ps1" / "foo.txt").is_file()
+
+    for where in (course, twin):  # foo hands in again, an hour late: graded without --force
+        shutil.copy(FILES / "submitted-changed.ipynb", where / "submitted/foo/ps1/p1.ipynb")
+        (where / "submitted" / "foo" / "ps1" / "timestamp.txt").write_text(one_hour)
+    newer = same(course, twin, "ps1")
+    foo = newer["foo"]["notebooks"]["p1"]
+    assert foo["score"] == 2 and foo["late_penalty"] == 2
+
+    kernels = same(course, twin, "pk")
+    assert "foo" in kernels
+    assert (twin / "autograded" / "foo" / "pk" / "p1.ipynb").is_file()
+    assert not (twin / "autograded" / "bar" / "pk").exists()

@@ -53,7 +53,10 @@ DIFFERENCES = {
     "unreadable": "a notebook that cannot be read (not JSON, empty, too large) scores 0 on its "
     "own; the student's other notebooks are still graded (nbgrader autograde fails them all)",
 }
-PENDING = "pending"  #: a student's marker while their grading is under way (see ``_recover``)
+#: a student's marker while their grading is under way (see ``_recover``)
+PENDING = "pending"
+#: Kernel names this package's executor runs (its own environment's Python 3)
+PYTHON_KERNELS = {"python3", "python"}
 
 
 def is_nbgrader_course(root: Path, assignment: str) -> bool:
@@ -399,6 +402,13 @@ class _Run:
         home = state_dir(self.course, self.assignment, student) / path.stem
         home.mkdir(parents=True, exist_ok=True)
         notebook = nbformat.read(path, as_version=4)
+        kernel = (notebook.metadata.get("kernelspec") or {}).get("name") or "python3"
+        if kernel not in PYTHON_KERNELS:  # nbgrader would fail to start it, or run another one
+            self.failures[(student, path.stem)] = (
+                f"the notebook asks for the kernel {kernel!r}: course grade runs Python 3 "
+                "notebooks only (set the source notebook's kernel and generate it again)"
+            )
+            return path
         cells = sum(1 for c in notebook.cells if c.cell_type == "code")
         limits = dataclasses.replace(
             self.limits,
