@@ -337,13 +337,10 @@ def test_several_notebooks_missing_ones_and_failures(tmp_path):
     assert (twin / "autograded" / "qux" / "pf").is_dir()
 
 
-@pytest.mark.parametrize("how", [("--jobs", "2"), ("--cluster", "local:2")], ids=["local", "dask"])
-def test_the_kernel_runs_as_nbgraders_does(tmp_path, how):
+def test_the_kernel_runs_as_nbgraders_does(tmp_path):
     """nbgrader's test_autograde_timeout (``Execute.timeout`` from the config), test_infinite_loop,
     test_grade_with_validating_envvar (``NBGRADER_EXECUTION`` is set) and test_side_effects (what
-    a notebook writes lands in ``autograded/``), as four notebooks of one assignment; on this
-    machine's workers and on a Dask cluster's, which get the files and send back what the
-    notebook wrote."""
+    a notebook writes lands in ``autograded/``), as four notebooks of one assignment."""
     names = {
         "slow": "timeout",
         "loop": "infinite-loop",
@@ -354,7 +351,7 @@ def test_the_kernel_runs_as_nbgraders_does(tmp_path, how):
     course, twin = build(
         tmp_path, "c.Execute.timeout = 2\n", {"ps1": notebooks}, {"foo": {"ps1": notebooks}}
     )
-    got = same(course, twin, "ps1", how=how)["foo"]["notebooks"]
+    got = same(course, twin, "ps1")["foo"]["notebooks"]
     assert got["slow"]["score"] == 0  # sleeps 5 s: over the course's 2 s
     assert got["env"]["score"] == 0
     assert (twin / "autograded" / "foo" / "ps1" / "loop.ipynb").is_file()
@@ -472,7 +469,7 @@ def test_a_run_killed_half_way_is_finished_by_the_next_one(tmp_path):
     slow = new_notebook(
         cells=[
             new_code_cell(
-                "import time\ntime.sleep(3)\nassert True",
+                "import time\ntime.sleep(2)\nassert True",
                 metadata={
                     "nbgrader": {
                         "grade": True,
@@ -488,7 +485,7 @@ def test_a_run_killed_half_way_is_finished_by_the_next_one(tmp_path):
     )
     path = tmp_path / "slow.ipynb"
     nbformat.write(slow, path)
-    students = ("ann", "bob", "cy")
+    students = ("ann", "bob")
     _, twin = build(
         tmp_path,
         "",
