@@ -75,6 +75,15 @@ def _grade(args: argparse.Namespace) -> int:
         memory_bytes=int(args.memory * 2**30),
         sandbox=not args.no_sandbox,
     )
+    options = dict(
+        jobs=args.jobs,
+        limits=limits,
+        regrade=args.regrade,
+        feedback=not args.no_feedback,
+        progress=not args.quiet,
+        students=args.student or None,
+        cluster=args.cluster,
+    )
     root = Path(args.root).resolve()
     if nbgrader_course.is_nbgrader_course(root, args.lab):
         if args.work:
@@ -85,33 +94,14 @@ def _grade(args: argparse.Namespace) -> int:
             )
             return 2
         rows = nbgrader_course.grade_course(
-            root,
-            args.lab,
-            jobs=args.jobs,
-            limits=limits,
-            timeout_given=args.timeout is not None,
-            regrade=args.regrade,
-            feedback=not args.no_feedback,
-            progress=not args.quiet,
-            students=args.student or None,
-            cluster=args.cluster,
+            root, args.lab, timeout_given=args.timeout is not None, **options
         )
         print(grader.summary(args.lab, rows))
         print(f"\nreport: {root / 'reports' / (args.lab + '.csv')}")
         # as nbgrader autograde: a submission that could not be graded makes the run fail
         return 1 if any(r.status in {"error", "unreadable"} for r in rows) else 0
     course = _course(args)
-    rows = grader.grade(
-        course,
-        args.lab,
-        jobs=args.jobs,
-        limits=limits,
-        regrade=args.regrade,
-        feedback=not args.no_feedback,
-        progress=not args.quiet,
-        students=args.student or None,
-        cluster=args.cluster,
-    )
+    rows = grader.grade(course, args.lab, **options)
     print(grader.summary(args.lab, rows))
     print(f"\nreport: {course.work / 'reports' / (args.lab + '.csv')}")
     if not args.no_feedback:

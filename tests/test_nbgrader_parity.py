@@ -45,6 +45,23 @@ def _put(path: Path, content: str | Path) -> None:
         path.write_text(content)
 
 
+def grade_cell(grade_id: str, source: str, points: float = 1):
+    """A locked, autograded test cell, as nbgrader's Create Assignment toolbar makes one."""
+    from nbformat.v4 import new_code_cell
+
+    meta = {"grade": True, "grade_id": grade_id, "locked": True, "points": points}
+    meta.update(schema_version=3, solution=False)
+    return new_code_cell(source, metadata={"nbgrader": meta})
+
+
+def notebook_of(path: Path, *cells) -> Path:
+    import nbformat
+    from nbformat.v4 import new_notebook
+
+    nbformat.write(new_notebook(cells=list(cells)), path)
+    return path
+
+
 def _shell(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         cmd,
@@ -96,14 +113,13 @@ def grade_both(
     twin: Path,
     assignment: str,
     feedback: bool = False,
-    how=("--jobs", "2"),
     force: bool = False,
 ) -> tuple[int, int]:
     """``nbgrader autograde`` in ``course`` and ``course grade`` in ``twin``, side by side (two
     copies: they share nothing); return their exit codes. Feedback, which ``course grade`` also
     writes, only where a test looks at it; ``force``: nbgrader's ``--force``, ``--regrade``."""
     plain = [str(VENV_BIN / "nbgrader"), "autograde", assignment] + (["--force"] if force else [])
-    ours = [str(VENV_BIN / "course"), "grade", assignment, "-q", *how]
+    ours = [str(VENV_BIN / "course"), "grade", assignment, "-q", "--jobs", "2"]
     ours += ([] if feedback else ["--no-feedback"]) + (["--regrade"] if force else [])
     procs = [
         subprocess.Popen(
@@ -166,12 +182,10 @@ def same(
     twin: Path,
     assignment: str,
     feedback: bool = False,
-    how=("--jobs", "2"),
     force: bool = False,
 ) -> dict:
-    """Grade both ways (``how``: ``course grade``'s options); check they agree; return the
-    gradebook's view."""
-    plain_rc, ours_rc = grade_both(course, twin, assignment, feedback, how, force)
+    """Grade both ways; check they agree; return the gradebook's view."""
+    plain_rc, ours_rc = grade_both(course, twin, assignment, feedback, force)
     expected, got = gradebook(course, assignment), gradebook(twin, assignment)
     assert got == expected
     assert autograded(twin) == autograded(course)
@@ -393,33 +407,12 @@ def test_the_user_guide_course_grades_as_in_nbgraders_documentation(tmp_path):
 def test_where_course_grade_differs_on_purpose(tmp_path):
     """A kernel that dies keeps the points earned before it (nbgrader fails the notebook), and
     a link in a submission is refused, never followed (nbgrader copies what it points to)."""
-    import nbformat
-    from nbformat.v4 import new_code_cell, new_notebook
-
-    def test_cell(gid: str, source: str):
-        return new_code_cell(
-            source,
-            metadata={
-                "nbgrader": {
-                    "grade": True,
-                    "grade_id": gid,
-                    "locked": True,
-                    "points": 1,
-                    "schema_version": 3,
-                    "solution": False,
-                }
-            },
-        )
-
-    nb = new_notebook(
-        cells=[
-            test_cell("first", "assert 1 + 1 == 2"),
-            test_cell("crash", "import os\nif os.path.exists('crash.txt'):\n    os._exit(1)"),
-            test_cell("last", "assert True"),
-        ]
+    path = notebook_of(
+        tmp_path / "crash.ipynb",
+        grade_cell("first", "assert 1 + 1 == 2"),
+        grade_cell("crash", "import os\nif os.path.exists('crash.txt'):\n    os._exit(1)"),
+        grade_cell("last", "assert True"),
     )
-    path = tmp_path / "crash.ipynb"
-    nbformat.write(nb, path)
     secret = tmp_path / "secret.txt"
     secret.write_text("the instructor's file")
     course, twin = build(
@@ -463,28 +456,10 @@ def test_a_run_killed_half_way_is_finished_by_the_next_one(tmp_path):
     import signal
     import time
 
-    import nbformat
-    from nbformat.v4 import new_code_cell, new_notebook
-
-    slow = new_notebook(
-        cells=[
-            new_code_cell(
-                "import time\ntime.sleep(2)\nassert True",
-                metadata={
-                    "nbgrader": {
-                        "grade": True,
-                        "grade_id": "slow",
-                        "locked": True,
-                        "points": 2,
-                        "schema_version": 3,
-                        "solution": False,
-                    }
-                },
-            )
-        ]
+    path = notebook_of(
+        tmp_path / "slow.ipynb",
+        grade_cell("slow", "import time\ntime.sleep(2)\nassert True", points=2),
     )
-    path = tmp_path / "slow.ipynb"
-    nbformat.write(slow, path)
     students = ("ann", "bob")
     _, twin = build(
         tmp_path,

@@ -197,6 +197,28 @@ def preflight(course: Course, lab: str, limits: Limits) -> None:
         )
 
 
+def class_lock(base: Path, lab: str, where: Path):
+    """Hold ``<lab>.lock`` beside the lab's state folder (not in it: a student may be called
+    "lock"), so that two ``course grade`` runs never grade one class at once; close to release."""
+    lock = open(base.parent / f"{lab}.lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise GradingError(
+            f"another `course grade {lab}` is running on {where}; wait for it to finish"
+        ) from None
+    return lock
+
+
+def sandbox_uids(jobs: int) -> queue.Queue:
+    """The first spare uid of each parallel slot (a kernel claims one from there on)."""
+    uids: queue.Queue = queue.Queue()
+    for i in range(jobs):
+        uids.put(SANDBOX_UID_BASE + i)
+    return uids
+
+
 def open_workers(cluster: str | None, course: Course):
     """The executor pool: this machine's worker processes, or a Dask cluster's workers."""
     if not cluster:
@@ -338,13 +360,7 @@ def grade(
     jobs = max(1, jobs or (workers.slots() if cluster else os.cpu_count()) or 1)
     base = state_dir(course, lab)
     base.mkdir(parents=True, exist_ok=True)
-    lock = open(base.parent / f"{lab}.lock", "w")  # not in base: a student may be called "lock"
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise GradingError(
-            f"another `course grade {lab}` is running on {course.work}; wait for it to finish"
-        ) from None
+    lock = class_lock(base, lab, course.work)
     try:
         _ensure_assignment(course, lab)
         if limits.sandbox:
@@ -381,9 +397,7 @@ def grade(
                     outcomes[sub.student] = outcome
                     continue
             todo.append((sub, fp))
-        uids: queue.Queue = queue.Queue()
-        for i in range(jobs):
-            uids.put(SANDBOX_UID_BASE + i)
+        uids = sandbox_uids(jobs)
         bar = tqdm(
             total=len(todo), desc=f"grading {lab}", unit="nb", disable=not progress, file=sys.stderr
         )
@@ -445,8 +459,7 @@ def grade(
         return rows
     finally:
         workers.stop()
-        fcntl.flock(lock, fcntl.LOCK_UN)
-        lock.close()
+        lock.close()  # releases the lock
 
 
 def starved(result: Result | None) -> bool:

@@ -24,7 +24,6 @@ in the notes of each student it concerns.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import logging
 import os
 import queue
@@ -171,7 +170,7 @@ def grade_course(
     student graded or found unchanged."""
     from nbgrader.coursedir import CourseDirectory
 
-    from .grade import open_workers, preflight
+    from .grade import class_lock, open_workers, preflight
 
     root = Path(root).resolve()
     config = load_config(root)
@@ -181,11 +180,7 @@ def grade_course(
     os.environ["PATH"] = tool_environment()["PATH"]  # nbgrader's Gradebook runs alembic
     base = state_dir(course, assignment)
     base.mkdir(parents=True, exist_ok=True)
-    lock = open(base.parent / f"{assignment}.lock", "w")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise GradingError(f"another `course grade {assignment}` is running on {root}") from None
+    lock = class_lock(base, assignment, root)
     workers = None
     try:
         if limits.sandbox:
@@ -214,8 +209,7 @@ def grade_course(
             sys.path.remove(str(course.root))
         if workers is not None:
             workers.stop()
-        fcntl.flock(lock, fcntl.LOCK_UN)
-        lock.close()
+        lock.close()  # releases the lock
 
 
 class _Run:
@@ -269,12 +263,10 @@ class _Run:
 
         from tqdm import tqdm
 
-        waiting: dict[str, list] = {}
-        uids: queue.Queue = queue.Queue()
-        from .grade import SANDBOX_UID_BASE
+        from .grade import sandbox_uids
 
-        for i in range(self.jobs):
-            uids.put(SANDBOX_UID_BASE + i)
+        waiting: dict[str, list] = {}
+        uids = sandbox_uids(self.jobs)
         pattern = converter._format_source("(?P<assignment_id>.*)", "(?P<student_id>.*)", True)
         todo = []
         for folder in sorted(converter.assignments):
