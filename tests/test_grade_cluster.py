@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -37,6 +38,42 @@ from tests.test_grade_adversarial import (
     solved,
     with_answer,
 )
+
+
+def executors_used(course, students) -> dict[str, set[str]]:
+    """Dask worker -> the executor processes that ran these students' submissions there (from
+    the first line of each one's executor.log)."""
+    found: dict[str, set[str]] = {}
+    for student in students:
+        first = (grader.state_dir(course, LAB, student) / "executor.log").read_text().split("\n")[0]
+        match = re.fullmatch(r"ran on the Dask worker (\S+), executor process (\d+)", first)
+        assert match, first
+        found.setdefault(match[1], set()).add(match[2])
+    return found
+
+
+@pytest.mark.slow
+def test_each_dask_worker_keeps_one_executor_from_submission_to_submission(work, scheduler):
+    """The executor's imports (TensorFlow for the judge) are paid once per worker: every
+    submission a worker runs, in this run and the next, goes to the same executor process."""
+    students = [f"s{i}" for i in range(4)]
+    course = submit(work, {s: solved() for s in students})
+    used: dict[str, set[str]] = {}
+    for regrade in (False, True):
+        rows = grader.grade(
+            course,
+            LAB,
+            limits=LIMITS,
+            regrade=regrade,
+            progress=False,
+            feedback=False,
+            cluster=scheduler,
+        )
+        assert {(r.status, r.score) for r in rows} == {("graded", FULL)}, rows
+        for worker, pids in executors_used(course, students).items():
+            used.setdefault(worker, set()).update(pids)
+    assert used and all(len(pids) == 1 for pids in used.values()), used
+
 
 # The rnn_step_forward answer cell sleeps while its kernel runs: time to kill its Dask worker.
 SLEEPY = "import time\ntime.sleep(3)"
@@ -158,9 +195,16 @@ def _kill_the_worker_of(student: str, killed: list[int], deadline: float) -> Non
     mark = f"{cluster.TASK_PREFIX}{student}-"
     while time.monotonic() < deadline:
         procs = [(p, " ".join(p.info["cmdline"] or [])) for p in psutil.process_iter(["cmdline"])]
-        kernel = any(mark in line and "ipykernel" in line for _, line in procs)
-        executor = [p for p, line in procs if mark in line and "execute.executor" in line]
-        if kernel and executor:
+        kernels = [p for p, line in procs if mark in line and "ipykernel" in line]
+        # the worker thread's executor (long-lived: its command line names no task) is the
+        # kernel's nearest ancestor that runs the executor module
+        executor = [
+            parent
+            for kernel in kernels[:1]
+            for parent in kernel.parents()
+            if "execute.executor" in " ".join(parent.cmdline())
+        ]
+        if executor:
             time.sleep(1)  # well inside the answer cell's sleep
             worker = executor[0].ppid()
             os.kill(worker, signal.SIGKILL)
@@ -210,7 +254,8 @@ def test_an_interrupted_cluster_run_is_finished_by_the_next_run_without_doubles(
     """Ctrl-C during `course grade --cluster ADDRESS`: the tasks on the workers (which keep
     running) stop at once, what was recorded stays, and the next run grades exactly the rest."""
     students = [f"s{i}" for i in range(3)]
-    course = submit(work, {s: solved() for s in students})
+    # each takes 3 s more than a solved notebook: the run is still going when Ctrl-C comes
+    course = submit(work, {s: with_answer("rnn_step_forward", SLEEPY) for s in students})
     cmd = [sys.executable, "-m", "course_utils", "grade", LAB, "--root", str(REPO)]
     cmd += ["--work", str(work), "--cluster", scheduler, "-q", "--no-feedback"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -223,7 +268,7 @@ def test_an_interrupted_cluster_run_is_finished_by_the_next_run_without_doubles(
     os.kill(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=90)
     assert proc.returncode == 1 and "interrupted" in err, err
-    assert left_behind(3) == []  # a solved notebook takes longer: they were stopped
+    assert left_behind(3) == []  # a sleepy notebook takes longer: they were stopped
     done = {p.parent.name for p in state.glob("*/recorded.json")}
     assert done and done != set(students)
 

@@ -11,11 +11,15 @@ when the grader connects (``client.run``), and again inside every task, since a 
 later. A mismatch refuses to grade (``GradingError``) and names the worker, the package and both
 versions.
 
-On the worker (``run_task``) the job runs in a subprocess, ``python -m
-course_utils.grading.execute.executor JOB.json``, never in the Dask worker's own process (the
-executor changes directory and keeps process globals), in a private temporary folder. Its paths
-and its sandbox are rebuilt for that machine (``sandbox_here``). The executed notebook and the
-result come back with the task's answer and are written beside the job on the grader's side.
+On the worker (``run_task``) the job runs in an executor process, never in the Dask worker's
+own process (the executor changes directory and keeps process globals), in a private temporary
+folder. Each worker thread keeps one executor (``python -m course_utils.grading.execute.executor
+--serve``, as ``workers.Workers`` does locally) from task to task, so its imports (nbclient, and
+TensorFlow for the judge's reference values) are paid once per worker, not per submission; it is
+started again after it was killed, and when the instructor's environment fingerprint changes.
+The job's paths and its sandbox are rebuilt for that machine (``sandbox_here``). The executed
+notebook and the result come back with the task's answer and are written beside the job on the
+grader's side.
 
 A worker that dies while it runs a submission costs a retry (Dask runs the task again elsewhere);
 the submission's future still has one answer, so it is recorded once. When Dask gives up
@@ -35,7 +39,6 @@ import os
 import shutil
 import signal
 import stat
-import subprocess
 import sys
 import tempfile
 import threading
@@ -205,6 +208,12 @@ def _write_atomically(path: Path, data: bytes) -> None:
 #: run id -> process groups of the executors this worker process runs for that grader
 _RUNNING: dict[str, dict[str, int]] = {}
 _RUNNING_LOCK = threading.Lock()
+#: This Dask worker process's executors (one per worker thread), kept from task to task, with
+#: the environment fingerprint they were started for. Worker-process state by nature: tasks are
+#: plain functions, and a WorkerPlugin would be replaced (its executors stopped) by the next
+#: grader that registers it while another grader's tasks still run.
+_EXECUTORS: dict[str, object] = {}
+_EXECUTORS_LOCK = threading.Lock()
 
 
 def sandbox_here(spec: dict, run_dir: str) -> dict:
@@ -262,7 +271,7 @@ def _sweep_stale_task_folders() -> None:
 
 def run_task(task: dict) -> dict:
     """Run one submission on this worker: check the environment, write the notebook and the
-    job into a private folder, run the executor in a subprocess with a time limit; return
+    job into a private folder, run it on this thread's executor with a time limit; return
     ``{"status": "done" | "exited" | "hung", "notebook", "result", "log", "worker"}`` (the
     files' contents, or None), or ``{"refused": message}`` when the environment differs."""
     from .sandbox import unmount_scratch
@@ -296,8 +305,14 @@ def run_task(task: dict) -> dict:
         )
         if values.get("sandbox") is not None:
             values["sandbox"] = sandbox_here(values["sandbox"], str(run_dir))
-        (folder / "job.json").write_text(json.dumps(values, indent=1))
-        status = _execute(folder, task["run_id"], task["token"], task["worker_timeout"])
+        status, executor = _execute(
+            Job(**values),
+            folder,
+            task["expected"],
+            task["run_id"],
+            task["token"],
+            task["worker_timeout"],
+        )
         unmount_scratch(str(run_dir))
         log = folder / "executor.log"
         skipped: list[str] = []
@@ -309,6 +324,7 @@ def run_task(task: dict) -> dict:
             "result": _read(folder / "result.json"),
             "log": log.read_bytes()[-65536:].decode(errors="replace") if log.is_file() else "",
             "worker": worker,
+            "executor": executor,
         }
     finally:
         unmount_scratch(str(folder / "run"))  # left mounted by an executor that was killed
@@ -319,34 +335,34 @@ def _read(path: Path) -> bytes | None:
     return path.read_bytes() if path.is_file() else None
 
 
-def _execute(folder: Path, run_id: str, token: str, timeout: float) -> str:
-    """Run the executor on ``folder/job.json``; kill its process group after ``timeout``."""
+def _executors(fingerprint: dict[str, str]):
+    """This worker process's executor pool, started for ``fingerprint`` (a pool started for
+    another one is stopped first: its executors run code of an older environment)."""
     from ..course import tool_environment
+    from .workers import Workers
 
-    with open(folder / "executor.log", "wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "course_utils.grading.execute.executor",
-                str(folder / "job.json"),
-            ],
-            cwd=folder,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=tool_environment(),
-            start_new_session=True,
-        )
+    key = json.dumps(fingerprint, sort_keys=True)
+    with _EXECUTORS_LOCK:
+        if _EXECUTORS.get("key") != key:
+            old = _EXECUTORS.get("pool")
+            if old is not None:
+                old.stop()
+            _EXECUTORS.update(key=key, pool=Workers(tool_environment()))
+        return _EXECUTORS["pool"]
+
+
+def _execute(
+    job: Job, folder: Path, fingerprint: dict[str, str], run_id: str, token: str, timeout: float
+) -> tuple[str, int]:
+    """Run ``job`` (written to ``folder/job.json``) on this thread's long-lived executor; kill it
+    after ``timeout`` seconds. Its log goes to ``folder/executor.log``. Return the status and
+    the executor's process id."""
+    pool = _executors(fingerprint)
+    proc = pool.mine()
     with _RUNNING_LOCK:
         _RUNNING.setdefault(run_id, {})[token] = proc.pid
     try:
-        proc.wait(timeout=timeout)
-        return "done" if proc.returncode == 0 else "exited"
-    except subprocess.TimeoutExpired:
-        _killpg(proc.pid)
-        proc.wait()
-        return "hung"
+        return pool.run(job, folder / "job.json", timeout), proc.pid
     finally:
         with _RUNNING_LOCK:
             _RUNNING.get(run_id, {}).pop(token, None)
@@ -512,7 +528,10 @@ class ClusterWorkers:
             self.kill_all(stopping=False)  # nothing more runs on the cluster
             raise GradingError(self.refused)
         left_out = "".join(f"not sent to the worker: {line}\n" for line in task["skipped"])
-        log.write_text(left_out + answer["log"])
+        where = (
+            f"ran on the Dask worker {answer['worker']}, executor process {answer['executor']}\n"
+        )
+        log.write_text(where + left_out + answer["log"])
         if job.files_to:  # only files the assignment's folder does not have yet, as locally
             folder = Path(job.files_to)
             _write_files(
@@ -593,4 +612,3 @@ class ClusterWorkers:
         finally:
             if self.cluster is not None:
                 self.cluster.close()
-

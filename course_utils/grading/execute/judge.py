@@ -254,9 +254,6 @@ def rebuild_exception(spec) -> BaseException:
     return exc
 
 
-_MODEL_CACHE = threading.local()
-
-
 def decode_model(spec: dict, cache: dict | None = None):
     """A Keras model the student's function returned, rebuilt here by Keras from its
     configuration (safe mode: no Lambda layers, no custom classes, nothing outside Keras) and
