@@ -272,8 +272,9 @@ def _sweep_stale_task_folders() -> None:
 def run_task(task: dict) -> dict:
     """Run one submission on this worker: check the environment, write the notebook and the
     job into a private folder, run it on this thread's executor with a time limit; return
-    ``{"status": "done" | "exited" | "hung", "notebook", "result", "log", "worker"}`` (the
-    files' contents, or None), or ``{"refused": message}`` when the environment differs."""
+    ``{"status": "done" | "exited" | "hung", "notebook", "result", "log", "new_files",
+    "worker", "executor"}`` (the files' contents, or None; the executor's process id), or
+    ``{"refused": message}`` when the environment differs."""
     from .sandbox import unmount_scratch
 
     worker = _this_worker()
