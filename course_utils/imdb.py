@@ -245,19 +245,27 @@ def _epoch_printer(timer, total_epochs: int, name: str):
 
 
 def fit(
-    model, train, val, *, epochs: int, patience: int | None = None, name: str | None = None
+    model,
+    train,
+    val,
+    *,
+    epochs: int,
+    patience: int | None = None,
+    name: str | None = None,
+    callbacks: Sequence = (),
 ) -> Run:
     """Train ``model`` (compiled with an ``accuracy`` metric); one printed line per epoch.
 
     With ``patience``, training stops after that many epochs without a better validation
-    accuracy, and the model keeps the weights of its best epoch.
+    accuracy, and the model keeps the weights of its best epoch. ``callbacks`` are further Keras
+    callbacks (a learning-rate schedule, say), called after the timer and the printed line.
     """
     import keras
 
     from .runtime import epoch_timer
 
     timer = epoch_timer()
-    callbacks = [timer, _epoch_printer(timer, epochs, name or model.name)]
+    callbacks = [timer, _epoch_printer(timer, epochs, name or model.name), *callbacks]
     if patience is not None:
         callbacks.append(
             keras.callbacks.EarlyStopping(
@@ -465,7 +473,9 @@ REFERENCES: dict[str, Reference] = {
     "convnet": Reference(
         0.838, "peak validation", "Conv1D(32, 7) x 2, RMSprop 1e-4, last 500 words; section 6.4"
     ),
-    "lstm": Reference(0.893, "peak validation", "LSTM(32), last 500 words; section 6.2"),
+    # Lecture 05 trains LSTM(32) twice: like its other models ("lstm"), then with the training
+    # changes that close the gap to the book's figure ("lstm_tuned"); the figure is for the latter.
+    "lstm_tuned": Reference(0.893, "peak validation", "LSTM(32), last 500 words; section 6.2"),
 }
 
 

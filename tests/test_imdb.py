@@ -85,6 +85,26 @@ def test_fit_prints_every_epoch_times_it_and_restores_the_best_weights(capsys):
     assert restored == pytest.approx(run.best_val_accuracy)
 
 
+def test_fit_passes_further_callbacks_to_keras(capsys):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.5), loss="binary_crossentropy", metrics=["accuracy"]
+    )
+    # Flipped validation labels: the validation loss rises every epoch, so the schedule halves
+    # the learning rate after each of the epochs 2 to 4.
+    halve = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1)
+    train, val = imdb.dataset(x, y, batch_size=16), imdb.dataset(x, 1 - y)
+    run = imdb.fit(model, train, val, epochs=4, name="probe", callbacks=[halve])
+    assert len(run.epoch_seconds) == 4 and capsys.readouterr().out.count("probe epoch ") == 4
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.5 / 2**3)
+
+
 def test_fit_needs_an_accuracy_metric():
     import keras
 
@@ -235,7 +255,7 @@ def test_records_from_concurrent_writers_are_all_kept(tmp_path):
 
 
 def test_references_are_checked_on_the_measure_they_report():
-    lstm = result("lstm", test=0.80)  # best validation 0.88
+    lstm = result("lstm_tuned", test=0.80)  # best validation 0.88
     assert imdb.reference_check(lstm).endswith("ours 0.880: below")  # against 0.893 validation
     bow = result("bag_of_unigrams", test=0.887)
     assert imdb.reference_check(bow).endswith("ours 0.887: reached")  # against 0.885 test
@@ -249,7 +269,7 @@ def test_references_are_checked_on_the_measure_they_report():
 
 def test_the_markdown_table_has_a_row_per_model_and_the_published_value():
     md = imdb.results_markdown(
-        [result("lstm", 0.87), result("bag_of_unigrams", 0.89, "lecture 01")]
+        [result("lstm_tuned", 0.87), result("bag_of_unigrams", 0.89, "lecture 01")]
     )
     rows = [line for line in md.splitlines() if line.startswith("| ") and "---" not in line]
     assert len(rows) == 3 and rows[1].startswith("| bag_of_unigrams | lecture 01")
