@@ -474,7 +474,7 @@ REFERENCES: dict[str, Reference] = {
         0.838, "peak validation", "Conv1D(32, 7) x 2, RMSprop 1e-4, last 500 words; section 6.4"
     ),
     # Lecture 05 trains LSTM(32) twice: like its other models ("lstm"), then with the training
-    # changes that close the gap to the book's figure ("lstm_tuned"); the figure is for the latter.
+    # changes that narrow the gap to the book's figure ("lstm_tuned"), which is compared with it.
     "lstm_tuned": Reference(0.893, "peak validation", "LSTM(32), last 500 words; section 6.2"),
 }
 
