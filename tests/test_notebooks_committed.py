@@ -39,6 +39,34 @@ def test_lecture_is_committed_executed_top_to_bottom_without_errors(path):
 
 
 @pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.name)
+def test_numbers_the_prose_reads_off_the_run_are_in_its_outputs(path):
+    """A paragraph that talks about "the run above" (or "this run", "our run") quotes what the
+    notebook printed: each number with three or more decimals in it must appear in an output of
+    the same notebook. Prose left over from an older run fails here. Numbers inside $...$ are
+    worked out in the text, so they are not checked."""
+    import re
+
+    nb = load(path)
+    printed = "\n".join(
+        "".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+        for c in code_cells(nb)
+        for o in c["outputs"]
+    )
+    stale = []
+    for number, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] != "markdown":
+            continue
+        for paragraph in "".join(cell["source"]).split("\n\n"):
+            if not re.search(r"\b(run above|this run|our run)\b", paragraph, re.IGNORECASE):
+                continue
+            prose = re.sub(r"\$[^$]*\$", "", paragraph)
+            for value in re.findall(r"(?<![\d.])\d+\.\d{3,}(?!\d)", prose):
+                if value not in printed:
+                    stale.append(f"cell {number}: {value}")
+    assert not stale, f"{path.name}: numbers no output shows (re-read the run): {stale}"
+
+
+@pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.name)
 def test_lecture_declares_the_data_it_loads(path):
     nb = load(path)
     source = "\n".join("".join(c["source"]) for c in code_cells(nb))
