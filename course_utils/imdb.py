@@ -445,6 +445,10 @@ class Reference:
     citation: str = "Chollet (2017), Deep Learning with Python, 1st ed."
     about: bool = False  #: the book gives the figure only roughly ("in the low 50s")
 
+    def reached_by(self, accuracy: float) -> bool:
+        """Does ``accuracy`` reach the published figure, compared at the book's three decimals?"""
+        return round(accuracy, 3) >= self.value
+
 
 #: How close ours must be to an approximate published figure to count as matching it.
 ABOUT_TOLERANCE = 0.02
@@ -489,10 +493,9 @@ def reference_check(result: Result) -> str:
     if ref is None:
         return ""
     ours = result.test_accuracy if ref.measure == "test" else result.best_val_accuracy
-    ours = round(ours, 3)
-    if ours >= ref.value:
+    if ref.reached_by(ours):
         verdict = "reached"
-    elif ref.about and ours >= ref.value - ABOUT_TOLERANCE:
+    elif ref.about and round(ours, 3) >= ref.value - ABOUT_TOLERANCE:
         verdict = f"matched (the published figure is approximate; within {ABOUT_TOLERANCE})"
     else:
         verdict = "below"

@@ -62,7 +62,9 @@ def test_a_subset_is_refused_with_the_reason():
         imdb.split((x[:100], y[:100]), test)
 
 
-def test_fit_prints_every_epoch_times_it_and_restores_the_best_weights(capsys):
+def learner_and_flipped_validation(shuffle=False):
+    """A logistic regression on 64 points and a validation set with the labels flipped: the
+    longer it learns, the worse it validates (its validation loss rises every epoch)."""
     import keras
 
     keras.utils.set_random_seed(0)
@@ -73,8 +75,11 @@ def test_fit_prints_every_epoch_times_it_and_restores_the_best_weights(capsys):
     model.compile(
         optimizer=keras.optimizers.SGD(0.5), loss="binary_crossentropy", metrics=["accuracy"]
     )
-    # Validation labels flipped: the longer it learns, the worse it validates.
-    train, val = imdb.dataset(x, y, batch_size=16, shuffle=True), imdb.dataset(x, 1 - y)
+    return model, imdb.dataset(x, y, batch_size=16, shuffle=shuffle), imdb.dataset(x, 1 - y)
+
+
+def test_fit_prints_every_epoch_times_it_and_restores_the_best_weights(capsys):
+    model, train, val = learner_and_flipped_validation(shuffle=True)
     run = imdb.fit(model, train, val, epochs=6, patience=1, name="probe")
     out = capsys.readouterr().out
     ran = len(run.epoch_seconds)
@@ -88,18 +93,10 @@ def test_fit_prints_every_epoch_times_it_and_restores_the_best_weights(capsys):
 def test_fit_passes_further_callbacks_to_keras(capsys):
     import keras
 
-    keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(64, 4)).astype("float32")
-    y = (x[:, 0] > 0).astype("float32")
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
-    model.compile(
-        optimizer=keras.optimizers.SGD(0.5), loss="binary_crossentropy", metrics=["accuracy"]
-    )
-    # Flipped validation labels: the validation loss rises every epoch, so the schedule halves
-    # the learning rate after each of the epochs 2 to 4.
+    model, train, val = learner_and_flipped_validation()
+    # The validation loss rises every epoch, so the schedule halves the learning rate after
+    # each of the epochs 2 to 4.
     halve = keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1)
-    train, val = imdb.dataset(x, y, batch_size=16), imdb.dataset(x, 1 - y)
     run = imdb.fit(model, train, val, epochs=4, name="probe", callbacks=[halve])
     assert len(run.epoch_seconds) == 4 and capsys.readouterr().out.count("probe epoch ") == 4
     assert float(model.optimizer.learning_rate) == pytest.approx(0.5 / 2**3)
