@@ -19,6 +19,10 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 
+# Feedback pages show formulas as MathML, which browsers draw without a script or a network:
+# offline, nbgrader's page (MathJax from a CDN) showed them as TeX source.
+c.GenerateFeedback.exporter_class = "course_utils.grading.mathml.FeedbackExporter"
+
 # A deleted test cell is put back and graded instead of leaving an empty score.
 c.OverwriteCells.add_missing_cells = True
 

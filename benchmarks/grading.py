@@ -107,7 +107,8 @@ def print_ceiling(work: Path, lab: str, jobs: int, nbgrader_seconds: float) -> N
     """The most ``course grade --jobs N`` could gain on this class, from the work its executors
     did: a cell that runs out of time holds a core for the whole limit in both graders (it is the
     student's own code, spinning), and no schedule of N workers finishes before the sum of all
-    the executors' seconds divided by N."""
+    the executors' seconds divided by N, nor before its slowest submission has run (one kernel
+    runs its cells one after another, on one core)."""
     from course_utils.grading.execute.job import Result
 
     results = [Result.read(p) for p in (work / ".course" / "grade" / lab).glob("*/result.json")]
@@ -129,6 +130,11 @@ def print_ceiling(work: Path, lab: str, jobs: int, nbgrader_seconds: float) -> N
             f"  and at least {limit / jobs:.0f} s even if everything but the timed-out cells "
             f"cost nothing (at most {nbgrader_seconds / (limit / jobs):.1f} times)"
         )
+    slowest = max(results, key=lambda r: r.seconds).seconds
+    print(
+        f"  the slowest submission alone took {slowest:.0f} s "
+        f"(at most {nbgrader_seconds / slowest:.1f} times, however many workers)"
+    )
 
 
 def cluster_size(address: str) -> tuple[int, int]:

@@ -100,6 +100,29 @@ def test_feedback_never_shows_hidden_test_source(graded):
     assert not shown, f"feedback for {lab} shows hidden test lines: {shown[:3]}"
 
 
+MATH = re.compile(r"(?<![$\\])\$[^$\n]+\$|\$\$.+?\$\$", re.DOTALL)
+
+
+def test_feedback_shows_the_labs_formulas_as_mathml_without_a_script(graded):
+    """Students open feedback from disk, often offline: formulas must not need MathJax."""
+    lab, work, _, _ = graded
+    released = nbformat.read(notebook("labs", lab), as_version=4)
+    formulas = sum(
+        len(MATH.findall(re.sub(r"`[^`]*`", "", c.source)))
+        for c in released.cells
+        if c.cell_type == "markdown"
+    )
+    page = (work / "feedback" / "demo_complete" / lab / f"{lab}.html").read_text(encoding="utf-8")
+    if not formulas:
+        pytest.skip(f"{lab} has no formula in its Markdown")
+    assert page.count("<math") >= formulas, (
+        f"{lab}: {formulas} formulas in the lab, {page.count('<math')} MathML elements in the "
+        "feedback page (is GenerateFeedback.exporter_class set in nbgrader_config.py?)"
+    )
+    body = page.split("<body", 1)[1]
+    assert "$$" not in html.unescape(re.sub(r"<[^>]+>", "", body))
+
+
 def passed(output: str) -> bool:
     return output.rstrip().splitlines()[-1:] == ["Success! Your notebook passes all the tests."]
 

@@ -42,6 +42,14 @@ display(Javascript('window.PWNED_JS = 1'))
 display(SVG('<svg xmlns="http://www.w3.org/2000/svg" onload="window.PWNED_SVG = 1"></svg>'))
 display(Markdown('<img src="x" onerror="window.PWNED_MD = 1">'))
 """
+#: A Markdown cell the same student adds: formulas that would set window.PWNED_MATH if the
+#: feedback page's MathML (course_utils.grading.mathml) kept a link, handler or style.
+INJECT_MATH = (
+    "My notes: $h_t = \\tanh(x_t W_x + h_{t-1} W_h + b)$ and "
+    "$\\href{javascript:window.PWNED_MATH=1}{click}$, "
+    '$\\color{red" onmouseover="window.PWNED_MATH=1}{x}$, '
+    "$\\text{<img src=x onerror=window.PWNED_MATH=1>}$"
+)
 PWNED = "Object.keys(window).filter(k => k.startsWith('PWNED'))"
 
 
@@ -79,6 +87,9 @@ def graded_class(browser):
             if c.metadata.get("nbgrader", {}).get("grade_id") == "rnn_step_forward"
         )
         answer.source += "\n" + INJECT
+        injected.cells.insert(
+            injected.cells.index(answer) + 1, nbformat.v4.new_markdown_cell(INJECT_MATH)
+        )
         grading.submit(course, INJECTOR, LAB, injected)
         students.append(INJECTOR)
         _open_up(root)
@@ -256,6 +267,33 @@ def test_formgrader_shows_the_scores_course_grade_recorded(
         time.sleep(0.3)
 
 
+def test_feedback_shows_formulas_offline_without_any_script(page, snapshot, graded_class):
+    """Students open their feedback from disk, often offline: the lab's formulas are MathML,
+    drawn by the browser itself, and the page asks the network for nothing it needs."""
+    root, _ = graded_class
+    feedback = root / "feedback" / "demo_complete" / LAB / f"{LAB}.html"
+    asked = []
+    page.route(
+        re.compile(r"^https?://"), lambda route: (asked.append(route.request.url), route.abort())
+    )
+    page.goto(feedback.as_uri())
+    page.wait_for_load_state("load")
+    formulas = page.locator("math")
+    assert formulas.count() > 5, f"{feedback} should show the lab's formulas as MathML"
+    display = page.locator("math[display=block]").first
+    display.scroll_into_view_if_needed()
+    # Drawn as a formula: a subscript sits lower than its base and is smaller (as plain text,
+    # or with MathML ignored, both would share one baseline and size).
+    base, script = (display.locator("msub").first.locator(":scope > *").nth(i) for i in (0, 1))
+    b, s = base.bounding_box(), script.bounding_box()
+    assert b and s and s["y"] + s["height"] / 2 > b["y"] + b["height"] / 2 + 2, (b, s)
+    assert s["height"] < b["height"], f"the subscript should be smaller: {b}, {s}"
+    text = page.locator("body").inner_text()
+    assert "\\tanh" not in text and "$$" not in text, "TeX source is showing in the feedback"
+    assert all("mathjax" in url.lower() for url in asked), f"the page needs the network: {asked}"
+    snapshot("formula")
+
+
 def test_no_student_script_runs_in_the_feedback_or_in_formgrader(
     page, snapshot, graded_class, formgrader_lab
 ):
@@ -267,6 +305,12 @@ def test_no_student_script_runs_in_the_feedback_or_in_formgrader(
     page.goto(feedback.as_uri())
     page.wait_for_load_state("load")
     page.wait_for_timeout(1000)  # an onerror or onload would have fired by now
+    formulas = page.locator("p", has_text="My notes").locator("math")
+    assert formulas.count() >= 3, f"the student's formulas should show as MathML: {feedback}"
+    for i in range(formulas.count()):  # a kept link or handler would fire now
+        formulas.nth(i).hover()
+        formulas.nth(i).click()
+    page.wait_for_timeout(500)
     assert page.evaluate(PWNED) == [], f"the feedback page ran the student's script: {feedback}"
     snapshot("feedback")
 
