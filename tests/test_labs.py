@@ -121,6 +121,10 @@ def test_feedback_shows_the_labs_formulas_as_mathml_without_a_script(graded):
     )
     body = page.split("<body", 1)[1]
     assert "$$" not in html.unescape(re.sub(r"<[^>]+>", "", body))
+    scripts = re.findall(r"<script\b[^>]*>", page)
+    assert not scripts, f"{lab}: the feedback page still loads or runs scripts: {scripts}"
+    head = page.split("<body", 1)[0]
+    assert "Content-Security-Policy" in head and "script-src 'none'" in head
 
 
 def passed(output: str) -> bool:

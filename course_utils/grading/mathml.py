@@ -11,19 +11,24 @@ latex2mathml.
 Students write formulas too, so the MathML is rebuilt from an allow-list before it reaches the
 page: MathML Core elements only, presentation attributes only, and attribute values of plain
 words, numbers and units (no ``:`` or ``(``, so no ``javascript:`` link and no ``url()``). Text is
-escaped when the tree is written out. A formula latex2mathml cannot read stays TeX, as before
-(MathJax still renders it when the page is online).
+escaped when the tree is written out. A formula latex2mathml cannot read stays TeX source.
+
+The page loads no MathJax either: ``jupyter/feedback_templates/mathjax.html.j2`` replaces the
+macro with a Content-Security-Policy that forbids every script, so nothing on the page asks the
+network for anything, and a script that slipped past the cleaning would not run.
 """
 
 from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
 from xml.etree.ElementTree import Element, tostring
 
 from jinja2 import pass_context
 from nbconvert.exporters import HTMLExporter
 from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
+from traitlets import default
 
 #: MathML Core's elements, without those that link, script or annotate (``maction``,
 #: ``annotation-xml``, ``semantics``).
@@ -42,6 +47,8 @@ ATTRIBUTES = frozenset(
 _SAFE_VALUE = re.compile(r"[\w .#%+-]*")
 _NUMERIC_REFERENCE = re.compile(r"&amp;(#x?[0-9A-Fa-f]+;)")
 MATHML_NS = "http://www.w3.org/1998/Math/MathML"
+#: Searched first for templates: its ``mathjax.html.j2`` replaces nbconvert's (no script, no CDN).
+TEMPLATES = Path(__file__).parent / "jupyter" / "feedback_templates"
 
 
 def _clean(element: Element) -> Element | None:
@@ -97,7 +104,12 @@ class MathMLRenderer(IPythonRenderer):
 
 
 class FeedbackExporter(HTMLExporter):
-    """``HTMLExporter`` whose Markdown cells show their formulas as MathML (see the module)."""
+    """``HTMLExporter`` whose Markdown cells show their formulas as MathML (see the module), on a
+    page that loads no MathJax."""
+
+    @default("template_paths")
+    def _template_paths(self, prune=True, root_dirs=None):
+        return [str(TEMPLATES), *super()._template_paths(prune=prune, root_dirs=root_dirs)]
 
     @pass_context  # as HTMLExporter's own filter: Jinja hands it the cell being rendered
     def markdown2html(self, context, source):
