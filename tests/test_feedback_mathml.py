@@ -95,3 +95,18 @@ def test_cleaned_student_markdown_still_cannot_inject_through_a_formula():
     assert "onerror=alert(1)&gt;</mtext>" in body  # shown as text (spaces become no-break)
     assert body.count("<math") == 2
     assert "&lt;b&gt;bold" in body  # raw HTML shows as text
+
+
+def test_an_oversized_formula_stays_tex_and_a_page_converts_a_bounded_number(monkeypatch):
+    """A student cannot make the class's feedback step slow with huge or countless formulas."""
+    huge = "x+" * mathml.MAX_TEX_CHARS
+    assert mathml.to_mathml(huge, display=False) is None
+    monkeypatch.setattr(mathml, "MAX_FORMULAS_PER_PAGE", 3)
+    body = render(
+        new_markdown_cell(" ".join(f"$x_{i}$" for i in range(5))),
+        new_markdown_cell("$y^2$"),
+    )
+    assert body.count("<math") == 3
+    assert "$x_3$" in body and "$x_4$" in body and "$y^2$" in body  # left as TeX
+    again = render(new_markdown_cell("$z$"))  # the next page has its own budget
+    assert again.count("<math") == 1

@@ -47,6 +47,10 @@ ATTRIBUTES = frozenset(
 _SAFE_VALUE = re.compile(r"[\w .#%+-]*")
 _NUMERIC_REFERENCE = re.compile(r"&amp;(#x?[0-9A-Fa-f]+;)")
 MATHML_NS = "http://www.w3.org/1998/Math/MathML"
+#: Longer formulas stay TeX: a 400,000-character formula took 4 s and gave 5.6 MB of MathML.
+MAX_TEX_CHARS = 2_000
+#: Formulas converted per page; the rest stay TeX (a typical one takes 0.25 ms).
+MAX_FORMULAS_PER_PAGE = 5_000
 #: Searched first for templates: its ``mathjax.html.j2`` replaces nbconvert's (no script, no CDN).
 TEMPLATES = Path(__file__).parent / "jupyter" / "feedback_templates"
 
@@ -70,8 +74,12 @@ def _clean(element: Element) -> Element | None:
 
 
 def to_mathml(tex: str, *, display: bool) -> str | None:
-    """``tex`` as a ``<math>`` element (a string of HTML), or None if it cannot be converted."""
+    """``tex`` as a ``<math>`` element (a string of HTML), or None if it cannot be converted
+    (or is longer than ``MAX_TEX_CHARS``)."""
     from latex2mathml.converter import convert_to_element
+
+    if len(tex) > MAX_TEX_CHARS:
+        return None
 
     # The feedback pages' cleaning writes "<" before a letter as "&lt;" (see feedback.py).
     tex = html.unescape(tex)
@@ -90,17 +98,31 @@ def to_mathml(tex: str, *, display: bool) -> str | None:
 
 
 class MathMLRenderer(IPythonRenderer):
-    """nbconvert's Markdown renderer, with formulas as MathML instead of TeX for MathJax."""
+    """nbconvert's Markdown renderer, with formulas as MathML instead of TeX for MathJax.
+
+    ``budget`` is a one-item list shared by the renderers of one page: how many formulas may
+    still be converted (a page of a million formulas must not hold up the feedback of a class).
+    """
+
+    def __init__(self, *args, budget: list[int] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.budget = budget if budget is not None else [MAX_FORMULAS_PER_PAGE]
+
+    def _mathml(self, tex: str, display: bool) -> str | None:
+        if self.budget[0] <= 0:
+            return None
+        self.budget[0] -= 1
+        return to_mathml(tex, display=display)
 
     def block_math(self, body: str) -> str:
-        return to_mathml(body, display=True) or super().block_math(body)
+        return self._mathml(body, True) or super().block_math(body)
 
     def latex_environment(self, name: str, body: str) -> str:
         tex = f"\\begin{{{name}}}{body}\\end{{{name}}}"
-        return to_mathml(tex, display=True) or super().latex_environment(name, body)
+        return self._mathml(tex, True) or super().latex_environment(name, body)
 
     def inline_math(self, body: str) -> str:
-        return to_mathml(body, display=False) or super().inline_math(body)
+        return self._mathml(body, False) or super().inline_math(body)
 
 
 class FeedbackExporter(HTMLExporter):
@@ -111,10 +133,15 @@ class FeedbackExporter(HTMLExporter):
     def _template_paths(self, prune=True, root_dirs=None):
         return [str(TEMPLATES), *super()._template_paths(prune=prune, root_dirs=root_dirs)]
 
+    def from_notebook_node(self, nb, resources=None, **kw):
+        self._budget = [MAX_FORMULAS_PER_PAGE]  # one page, one budget
+        return super().from_notebook_node(nb, resources, **kw)
+
     @pass_context  # as HTMLExporter's own filter: Jinja hands it the cell being rendered
     def markdown2html(self, context, source):
         cell = context.get("cell", {})
         renderer = MathMLRenderer(
+            budget=getattr(self, "_budget", None),
             escape=False,
             attachments=cell.get("attachments", {}),
             embed_images=self.embed_images,
