@@ -39,7 +39,8 @@ def test_execute_fast_runs_a_copy_in_the_lecture_folder_with_course_fast(tmp_pat
         source,
     )
     before = source.read_bytes()
-    executed = lecture_times.execute_fast(source, out)
+    # the kernel gets a user's shell environment, not this test run's (PYTEST_CURRENT_TEST)
+    executed = lecture_times.execute_fast(source, out, env=user_environment(activated=True))
     assert source.read_bytes() == before, "the lecture itself must not be rewritten"
     cells = json.loads(executed.read_text())["cells"]
     assert ["".join(c["outputs"][0]["text"]).strip() for c in cells[:2]] == ["1", "found"]

@@ -58,17 +58,17 @@ def lecture_seconds(path: Path) -> float:
     return float(sum(seconds))
 
 
-def execute_fast(path: Path, out_dir: Path) -> Path:
+def execute_fast(path: Path, out_dir: Path, env: dict[str, str] | None = None) -> Path:
     """Execute a copy of the lecture at ``path`` in fast mode; return where the copy was written.
 
-    The kernel runs in the lecture's folder (relative paths work as in JupyterLab) with this
-    process's environment plus ``COURSE_FAST=1``.
+    The kernel runs in the lecture's folder (relative paths work as in JupyterLab) with ``env``
+    (default: this process's environment) plus ``COURSE_FAST=1``.
     """
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    env = {**os.environ, "COURSE_FAST": "1"}
+    env = {**(os.environ if env is None else env), "COURSE_FAST": "1"}
     resources = {"metadata": {"path": str(path.parent)}}
     client = NotebookClient(nb, timeout=-1, kernel_name="python3", resources=resources)
     client.execute(env=env)  # passed on to the kernel's start

@@ -97,22 +97,27 @@ def to_mathml(tex: str, *, display: bool) -> str | None:
     return _NUMERIC_REFERENCE.sub(r"&\1", written)
 
 
+class Budget:
+    """How many more formulas one page may convert (a page of a million formulas must not hold
+    up the feedback of a class); shared by the renderers of the page's Markdown cells."""
+
+    def __init__(self) -> None:
+        self.left = MAX_FORMULAS_PER_PAGE
+
+    def take(self) -> bool:
+        self.left -= 1
+        return self.left >= 0
+
+
 class MathMLRenderer(IPythonRenderer):
-    """nbconvert's Markdown renderer, with formulas as MathML instead of TeX for MathJax.
+    """nbconvert's Markdown renderer, with formulas as MathML instead of TeX for MathJax."""
 
-    ``budget`` is a one-item list shared by the renderers of one page: how many formulas may
-    still be converted (a page of a million formulas must not hold up the feedback of a class).
-    """
-
-    def __init__(self, *args, budget: list[int] | None = None, **kwargs):
+    def __init__(self, *args, budget: Budget, **kwargs):
         super().__init__(*args, **kwargs)
-        self.budget = budget if budget is not None else [MAX_FORMULAS_PER_PAGE]
+        self.budget = budget
 
     def _mathml(self, tex: str, display: bool) -> str | None:
-        if self.budget[0] <= 0:
-            return None
-        self.budget[0] -= 1
-        return to_mathml(tex, display=display)
+        return to_mathml(tex, display=display) if self.budget.take() else None
 
     def block_math(self, body: str) -> str:
         return self._mathml(body, True) or super().block_math(body)
@@ -133,15 +138,19 @@ class FeedbackExporter(HTMLExporter):
     def _template_paths(self, prune=True, root_dirs=None):
         return [str(TEMPLATES), *super()._template_paths(prune=prune, root_dirs=root_dirs)]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.budget = Budget()
+
     def from_notebook_node(self, nb, resources=None, **kw):
-        self._budget = [MAX_FORMULAS_PER_PAGE]  # one page, one budget
+        self.budget = Budget()  # one page, one budget
         return super().from_notebook_node(nb, resources, **kw)
 
     @pass_context  # as HTMLExporter's own filter: Jinja hands it the cell being rendered
     def markdown2html(self, context, source):
         cell = context.get("cell", {})
         renderer = MathMLRenderer(
-            budget=getattr(self, "_budget", None),
+            budget=self.budget,
             escape=False,
             attachments=cell.get("attachments", {}),
             embed_images=self.embed_images,
